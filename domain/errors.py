@@ -1,0 +1,117 @@
+"""Domain exceptions, raised deep and mapped to HTTP problems once, at the edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose.
+
+    ``title`` is a short, stable summary; ``detail`` the specific explanation;
+    ``extra`` carries fields worth returning to a client (for example ``location``).
+    """
+
+    title = "Domain error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    title = "Not found"
+
+
+class LibraryNotFound(NotFound):
+    title = "Library not found"
+
+    def __init__(self, library_id: str) -> None:
+        super().__init__(f"library {library_id!r} does not exist", library_id=library_id)
+
+
+class DocumentNotFound(NotFound):
+    title = "Document not found"
+
+    def __init__(self, library_id: str, document_id: str) -> None:
+        super().__init__(
+            f"document {document_id!r} does not exist in library {library_id!r}",
+            library_id=library_id,
+            document_id=document_id,
+        )
+
+
+class ChunkNotFound(NotFound):
+    title = "Chunk not found"
+
+    def __init__(self, library_id: str, chunk_id: str) -> None:
+        super().__init__(
+            f"chunk {chunk_id!r} does not exist in library {library_id!r}",
+            library_id=library_id,
+            chunk_id=chunk_id,
+        )
+
+
+class Conflict(DomainError):
+    title = "Conflict"
+
+
+class AlreadyExists(Conflict):
+    title = "Already exists"
+
+    def __init__(self, kind: str, entity_id: str) -> None:
+        super().__init__(f"{kind} {entity_id!r} already exists", kind=kind, id=entity_id)
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed JSON but breaks a rule of the domain (422)."""
+
+    title = "Invalid input"
+
+
+class DimensionMismatch(InvalidInput):
+    title = "Dimension mismatch"
+
+    def __init__(self, expected: int, got: int, *, location: str = "embedding") -> None:
+        super().__init__(
+            f"{location} has {got} values but the library's dimension is {expected}",
+            expected=expected,
+            got=got,
+            location=location,
+        )
+
+
+class InvalidVector(InvalidInput):
+    title = "Invalid vector"
+
+
+class InvalidIndexParams(InvalidInput):
+    title = "Invalid index parameters"
+
+
+class InvalidCursor(InvalidInput):
+    title = "Invalid cursor"
+
+    def __init__(self) -> None:
+        super().__init__("the cursor is malformed or does not belong to this listing")
+
+
+class InvalidFilter(InvalidInput):
+    title = "Invalid filter"
+
+
+class LimitExceeded(InvalidInput):
+    title = "Limit exceeded"
+
+
+class StoreUnavailable(DomainError):
+    """The store cannot take writes right now (disk full, read-only); reads may go on."""
+
+    title = "Store unavailable"
+
+
+class NotLeader(DomainError):
+    """A write reached a node that is not the leader and cannot be forwarded."""
+
+    title = "Not the leader"

@@ -1,0 +1,1 @@
+"""Index algorithms written in NumPy: Flat (exact), IVF and HNSW."""

@@ -1,0 +1,194 @@
+"""The exact index: one contiguous float32 matrix scanned with a BLAS product.
+
+Time: search O(n·d) for the product plus O(n + k log k) for the top-k; add O(d) amortised
+per vector; remove O(d) per vector (swap-remove). Space: n·d·4 bytes for the vectors, 8 for
+the label of each row, 8 per label ever assigned for the reverse map, 4 more per row for l2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.index.scoring import (
+    Hits,
+    Labels,
+    Mask,
+    SearchParams,
+    allowed_rows,
+    keys_for,
+    prepare_query,
+    squared_norms,
+    to_scores,
+    top_k,
+)
+from domain.models import IndexSpec, IndexType, Matrix, Metric, Vector
+from domain.vectors import prepare
+
+_GROWTH = 1.25  # amortised growth, kept low so the spare capacity stays a small fraction
+_MIN_CAPACITY = 64
+# Below this share of allowed rows, gathering them beats scanning all and masking.
+_GATHER_BELOW = 0.2
+
+
+class FlatIndex:
+    """Implements ``domain.ports.VectorIndex`` exactly.
+
+    Rows are dense: a removed row is filled with the last row (swap-remove), so a scan never
+    touches dead space and memory shrinks with deletes (the buffer halves below 1/4 full).
+    """
+
+    def __init__(self, dimension: int, metric: Metric) -> None:
+        self._dimension = dimension
+        self._metric = metric
+        self._size = 0
+        self._vectors: Matrix = np.empty((0, dimension), dtype=np.float32)
+        self._row_labels: Labels = np.empty(0, dtype=np.int64)
+        self._sq_norms: NDArray[np.float32] = np.empty(0, dtype=np.float32)
+        self._row_of: NDArray[np.int64] = np.empty(0, dtype=np.int64)  # label -> row, -1 absent
+
+    @property
+    def spec(self) -> IndexSpec:
+        return IndexSpec(IndexType.FLAT)
+
+    @property
+    def metric(self) -> Metric:
+        return self._metric
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, label: int) -> bool:
+        return 0 <= label < self._row_of.shape[0] and self._row_of[label] >= 0
+
+    def add(self, labels: Labels, vectors: Matrix) -> None:
+        """Insert or replace one vector per label (the last wins when a label repeats)."""
+        if labels.shape[0] == 0:
+            return
+        labels, vectors = _last_of_each(labels, prepare(vectors, self._metric))
+        self._ensure_label_space(int(labels.max()) + 1)
+        rows = self._row_of[labels]
+        new = rows < 0
+        fresh = int(new.sum())
+        self._ensure_capacity(self._size + fresh)
+        rows[new] = np.arange(self._size, self._size + fresh)
+        self._size += fresh
+        self._vectors[rows] = vectors
+        self._row_labels[rows] = labels
+        self._row_of[labels] = rows
+        if self._metric is Metric.L2:
+            self._sq_norms[rows] = squared_norms(vectors)
+
+    def remove(self, labels: Labels) -> None:
+        """Drop the vectors of these labels; labels not in the index are ignored."""
+        known = labels[(labels >= 0) & (labels < self._row_of.shape[0])]
+        rows = np.unique(self._row_of[known])
+        rows = rows[rows >= 0]
+        if rows.shape[0] == 0:
+            return
+        keep = np.ones(self._size, dtype=np.bool_)
+        keep[rows] = False
+        self._row_of[self._row_labels[rows]] = -1
+        # Fill the holes below the new size with the survivors above it: O(removed·d).
+        new_size = self._size - rows.shape[0]
+        holes = rows[rows < new_size]
+        movers = np.flatnonzero(keep[new_size:]) + new_size
+        self._vectors[holes] = self._vectors[movers]
+        self._row_labels[holes] = self._row_labels[movers]
+        if self._metric is Metric.L2:
+            self._sq_norms[holes] = self._sq_norms[movers]
+        self._row_of[self._row_labels[holes]] = holes
+        self._size = new_size
+        self._shrink_if_sparse()
+
+    def search(
+        self,
+        query: Vector,
+        k: int,
+        *,
+        allowed: Mask | None = None,
+        params: SearchParams | None = None,
+        exact: bool = False,
+    ) -> Hits:
+        """The exact top ``k`` among rows whose label is allowed. ``params`` and ``exact``
+        change nothing here: every search is exact."""
+        if self._size == 0 or k <= 0:
+            return Hits.empty()
+        q = prepare_query(query, self._metric)
+        vectors = self._vectors[: self._size]
+        labels = self._row_labels[: self._size]
+        norms = self._sq_norms[: self._size] if self._metric is Metric.L2 else None
+        mask = allowed_rows(allowed, labels)
+        if mask is not None and mask.mean() < _GATHER_BELOW:
+            rows = np.flatnonzero(mask)
+            keys = keys_for(vectors[rows], q, self._metric, None if norms is None else norms[rows])
+            best = top_k(keys, k)
+            return Hits(labels[rows[best]], to_scores(keys[best], q, self._metric), "filtered-scan")
+        keys = keys_for(vectors, q, self._metric, norms)
+        if mask is not None:
+            keys = np.where(mask, keys, np.float32(-np.inf))
+            k = min(k, int(mask.sum()))
+        best = top_k(keys, k)
+        strategy = "scan" if mask is None else "masked-scan"
+        return Hits(labels[best], to_scores(keys[best], q, self._metric), strategy)
+
+    def items(self) -> tuple[Labels, Matrix]:
+        """Copies of the live labels and their stored (prepared) vectors."""
+        return self._row_labels[: self._size].copy(), self._vectors[: self._size].copy()
+
+    def nbytes(self) -> int:
+        return int(
+            self._vectors.nbytes
+            + self._row_labels.nbytes
+            + self._sq_norms.nbytes
+            + self._row_of.nbytes
+        )
+
+    def _ensure_capacity(self, needed: int) -> None:
+        capacity = self._vectors.shape[0]
+        if needed <= capacity:
+            return
+        self._resize(max(needed, int(capacity * _GROWTH), _MIN_CAPACITY))
+
+    def _shrink_if_sparse(self) -> None:
+        capacity = self._vectors.shape[0]
+        if capacity > _MIN_CAPACITY and self._size < capacity // 4:
+            self._resize(max(self._size * 2, _MIN_CAPACITY))
+
+    def _resize(self, capacity: int) -> None:
+        vectors = np.empty((capacity, self._dimension), dtype=np.float32)
+        vectors[: self._size] = self._vectors[: self._size]
+        self._vectors = vectors
+        self._row_labels = _resized(self._row_labels, capacity, self._size)
+        if self._metric is Metric.L2:
+            self._sq_norms = _resized(self._sq_norms, capacity, self._size)
+
+    def _ensure_label_space(self, needed: int) -> None:
+        current = self._row_of.shape[0]
+        if needed <= current:
+            return
+        grown = np.full(max(needed, int(current * _GROWTH), _MIN_CAPACITY), -1, dtype=np.int64)
+        grown[:current] = self._row_of
+        self._row_of = grown
+
+
+def _resized(array: NDArray[Any], capacity: int, keep: int) -> NDArray[Any]:
+    out = np.empty(capacity, dtype=array.dtype)
+    out[:keep] = array[:keep]
+    return out
+
+
+def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
+    """Deduplicate ``labels`` keeping each one's last vector."""
+    reversed_labels = labels[::-1]
+    uniq, first_in_reversed = np.unique(reversed_labels, return_index=True)
+    if uniq.shape[0] == labels.shape[0]:
+        return labels, vectors
+    positions = labels.shape[0] - 1 - first_in_reversed
+    return uniq, vectors[positions]

@@ -1,0 +1,98 @@
+"""Scores shared by every index.
+
+Internally every index ranks by a *key* where higher is better: the dot product for cosine
+(on unit vectors) and dot, and the negated squared distance for l2. ``to_scores`` turns keys
+into what clients see: similarity for cosine and dot, Euclidean distance for l2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.models import Matrix, Metric, Vector
+from domain.vectors import prepare
+
+Labels = NDArray[np.int64]
+Keys = NDArray[np.float32]
+Mask = NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """Per-query overrides of an index's defaults; ``None`` keeps the index default."""
+
+    ef: int | None = None
+    nprobe: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hits:
+    """Search results, best first: labels and client-facing scores, plus how they were found."""
+
+    labels: Labels
+    scores: NDArray[np.float32]
+    strategy: str = "scan"
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, strategy: str = "scan") -> Hits:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float32), strategy)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def prepare_query(query: Vector, metric: Metric) -> Vector:
+    return prepare(query.reshape(1, -1), metric)[0]
+
+
+def squared_norms(matrix: Matrix) -> NDArray[np.float32]:
+    return np.einsum("ij,ij->i", matrix, matrix).astype(np.float32, copy=False)
+
+
+def keys_for(
+    matrix: Matrix, query: Vector, metric: Metric, sq_norms: NDArray[np.float32] | None = None
+) -> Keys:
+    """Higher-is-better keys of every row of ``matrix`` against a prepared ``query``.
+
+    One BLAS matrix-vector product: O(n·d) time, O(n) extra space.
+    """
+    dots: Keys = matrix @ query
+    if metric is not Metric.L2:
+        return dots
+    norms = squared_norms(matrix) if sq_norms is None else sq_norms
+    # -(|x|^2 - 2x.q + |q|^2); |q|^2 is the same for every row, so it only shifts the keys
+    # and is added back in to_scores.
+    return (2.0 * dots - norms).astype(np.float32, copy=False)
+
+
+def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
+    """Positions of the ``k`` largest keys, largest first: O(n + k log k)."""
+    n = keys.shape[0]
+    if k <= 0 or n == 0:
+        return np.empty(0, dtype=np.intp)
+    if k >= n:
+        return np.argsort(-keys, kind="stable")
+    part = np.argpartition(-keys, k - 1)[:k]
+    return part[np.argsort(-keys[part], kind="stable")]
+
+
+def to_scores(keys: Keys, query: Vector, metric: Metric) -> NDArray[np.float32]:
+    """Client-facing scores from keys computed by ``keys_for`` for the same query."""
+    if metric is not Metric.L2:
+        return keys.astype(np.float32, copy=False)
+    sq = float(query @ query) - keys
+    return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32, copy=False)
+
+
+def allowed_rows(allowed: Mask | None, row_labels: Labels) -> Mask | None:
+    """The label mask ``allowed`` gathered onto rows; labels past its end are not allowed."""
+    if allowed is None:
+        return None
+    inside = row_labels < allowed.shape[0]
+    rows = np.zeros(row_labels.shape[0], dtype=np.bool_)
+    rows[inside] = allowed[row_labels[inside]]
+    return rows

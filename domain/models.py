@@ -1,0 +1,181 @@
+"""Entities and value objects: libraries, documents, chunks and index specifications."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.errors import InvalidIndexParams
+
+# A metadata value: a JSON scalar or a list of scalars. Nested objects are refused so that
+# every key can be filtered and indexed as a column.
+Scalar = str | int | float | bool
+MetadataValue = Scalar | list[Scalar] | None
+Metadata = dict[str, MetadataValue]
+
+T = TypeVar("T")
+
+Vector = NDArray[np.float32]
+Matrix = NDArray[np.float32]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Metric(StrEnum):
+    """How closeness is measured. Cosine and dot score similarity (higher is better);
+    l2 scores Euclidean distance (lower is better)."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    L2 = "l2"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self is not Metric.L2
+
+
+class IndexType(StrEnum):
+    FLAT = "flat"
+    IVF = "ivf"
+    HNSW = "hnsw"
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlatParams(_Params):
+    """The exact index has no parameters."""
+
+
+class IvfParams(_Params):
+    nlist: Annotated[int, Field(ge=1, le=65_536)] | None = None
+    nprobe: Annotated[int, Field(ge=1, le=65_536)] | None = None
+
+
+class HnswParams(_Params):
+    m: Annotated[int, Field(ge=2, le=128)] = 16
+    ef_construction: Annotated[int, Field(ge=4, le=4096)] = 200
+    ef_search: Annotated[int, Field(ge=1, le=4096)] = 64
+
+
+IndexParams = FlatParams | IvfParams | HnswParams
+
+_PARAMS_BY_TYPE: dict[IndexType, type[_Params]] = {
+    IndexType.FLAT: FlatParams,
+    IndexType.IVF: IvfParams,
+    IndexType.HNSW: HnswParams,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """Which index a library uses and its parameters, validated against the type."""
+
+    type: IndexType = IndexType.FLAT
+    params: IndexParams = field(default_factory=FlatParams)
+
+    @classmethod
+    def parse(cls, type_: str | IndexType, params: dict[str, Any] | None = None) -> IndexSpec:
+        try:
+            index_type = IndexType(type_)
+        except ValueError:
+            allowed = ", ".join(t.value for t in IndexType)
+            raise InvalidIndexParams(
+                f"unknown index type {type_!r}; expected one of {allowed}", location="type"
+            ) from None
+        try:
+            parsed = _PARAMS_BY_TYPE[index_type].model_validate(params or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise InvalidIndexParams(
+                f"invalid {index_type.value} params: {problems}", location="params"
+            ) from None
+        return cls(index_type, parsed)  # type: ignore[arg-type]  # mapping keeps types paired
+
+    def params_dict(self) -> dict[str, Any]:
+        return self.params.model_dump(exclude_none=True)
+
+
+class IndexState(StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """What a client sees of a library's index. ``error`` says why the last build failed
+    (the previous index keeps serving)."""
+
+    spec: IndexSpec
+    state: IndexState
+    progress: float
+    vector_count: int
+    built_at: datetime | None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Library:
+    name: str
+    dimension: int
+    metric: Metric = Metric.COSINE
+    description: str = ""
+    metadata: Metadata = field(default_factory=dict)
+    index: IndexSpec = field(default_factory=IndexSpec)
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+    # Bumped by every committed write to the library's documents or chunks: a cheap way to
+    # tell whether something derived from the store (an index snapshot) is stale.
+    revision: int = 0
+
+
+@dataclass(slots=True)
+class Document:
+    library_id: str
+    metadata: Metadata = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A piece of text with its embedding, a contiguous float32 vector."""
+
+    library_id: str
+    document_id: str
+    text: str
+    embedding: Vector
+    metadata: Metadata = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; ``next_cursor`` is opaque and None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+WriteMode = Literal["insert", "upsert"]

@@ -1,0 +1,139 @@
+"""Ports: what the core needs from the outside, as protocols the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.index.scoring import Hits, Labels, Mask, SearchParams
+from domain.models import Chunk, Document, IndexSpec, Library, Matrix, Metric, Page, Vector
+
+
+class LibraryRepository(Protocol):
+    def save(self, library: Library) -> None:
+        """Insert or replace the library."""
+
+    def get(self, library_id: str) -> Library | None: ...
+
+    def list(self, limit: int, cursor: str | None) -> Page[Library]:
+        """Libraries in creation order; raises ``InvalidCursor`` for a foreign cursor."""
+
+    def delete(self, library_id: str) -> None:
+        """Delete the library with its documents and chunks; a missing id is a no-op."""
+
+    def counts(self, library_id: str) -> tuple[int, int]:
+        """(document count, chunk count)."""
+
+
+class DocumentRepository(Protocol):
+    def save(self, document: Document) -> None:
+        """Insert or replace the document."""
+
+    def get(self, library_id: str, document_id: str) -> Document | None: ...
+
+    def existing_ids(self, library_id: str, document_ids: Iterable[str]) -> set[str]: ...
+
+    def list(self, library_id: str, limit: int, cursor: str | None) -> Page[Document]: ...
+
+    def delete(self, library_id: str, document_id: str) -> None:
+        """Delete the document and its chunks; a missing id is a no-op."""
+
+    def chunk_counts(self, library_id: str, document_ids: Sequence[str]) -> dict[str, int]:
+        """Chunk count of each given document (0 for one with none)."""
+
+
+class ChunkRepository(Protocol):
+    def save_many(self, chunks: Sequence[Chunk]) -> None:
+        """Insert or replace each chunk, keyed by (library_id, id)."""
+
+    def get(self, library_id: str, chunk_id: str) -> Chunk | None: ...
+
+    def get_many(self, library_id: str, chunk_ids: Sequence[str]) -> dict[str, Chunk]: ...
+
+    def existing_ids(self, library_id: str, chunk_ids: Iterable[str]) -> set[str]: ...
+
+    def ids_of_document(self, library_id: str, document_id: str) -> list[str]: ...
+
+    def list(
+        self, library_id: str, limit: int, cursor: str | None, document_id: str | None = None
+    ) -> Page[Chunk]:
+        """Chunks in insertion order, optionally of one document."""
+
+    def delete_many(self, library_id: str, chunk_ids: Iterable[str]) -> None: ...
+
+    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[list[Chunk]]:
+        """Every chunk of the library in batches, for rebuilding in-memory state."""
+
+
+class UnitOfWork(Protocol):
+    """All or nothing: changes made through the repositories are durable once ``commit``
+    returns, and are undone by ``rollback`` or by leaving the block without committing."""
+
+    libraries: LibraryRepository
+    documents: DocumentRepository
+    chunks: ChunkRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class VectorIndex(Protocol):
+    """A nearest-neighbour index over labelled vectors of one library.
+
+    Labels are non-negative int64s chosen by the caller, one live vector per label. Vectors
+    are given raw; the index prepares them for its metric (unit length for cosine).
+    Not thread-safe: callers hold the library's lock (readers share, writers exclude).
+    """
+
+    @property
+    def spec(self) -> IndexSpec: ...
+
+    @property
+    def metric(self) -> Metric: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, labels: Labels, vectors: Matrix) -> None:
+        """Insert or replace the vector of each label."""
+
+    def remove(self, labels: Labels) -> None:
+        """Forget these labels; unknown ones are ignored. No later search returns them."""
+
+    def search(
+        self,
+        query: Vector,
+        k: int,
+        *,
+        allowed: Mask | None = None,
+        params: SearchParams | None = None,
+        exact: bool = False,
+    ) -> Hits:
+        """Up to ``k`` nearest labels, best first. ``allowed`` (indexed by label) restricts
+        the candidates; ``exact`` asks for a full scan whatever the index type."""
+
+    def items(self) -> tuple[Labels, Matrix]:
+        """Copies of every live label and its stored vector, to rebuild another index."""
+
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays."""
+
+
+class IndexFactory(Protocol):
+    def __call__(self, spec: IndexSpec, dimension: int, metric: Metric) -> VectorIndex: ...

@@ -1,0 +1,60 @@
+"""Turning raw numbers into the contiguous float32 vectors the indexes work on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from domain.errors import DimensionMismatch, InvalidVector
+from domain.models import Matrix, Metric, Vector
+
+_TINY = np.float32(1e-12)
+
+
+def as_vector(values: Sequence[float] | Vector, dimension: int, *, location: str = "embedding") -> Vector:
+    """A finite float32 vector of the library's dimension, or a domain error."""
+    vector = np.ascontiguousarray(values, dtype=np.float32)
+    if vector.ndim != 1:
+        raise InvalidVector(f"{location} must be a flat list of numbers", location=location)
+    if vector.shape[0] != dimension:
+        raise DimensionMismatch(dimension, int(vector.shape[0]), location=location)
+    if not np.isfinite(vector).all():
+        raise InvalidVector(f"{location} holds NaN or an infinite value", location=location)
+    return vector
+
+
+def as_matrix(rows: Sequence[Sequence[float]] | Matrix, dimension: int, *, location: str = "embedding") -> Matrix:
+    """A (n, dimension) float32 matrix; the error names the first bad row."""
+    if len(rows) == 0:
+        return np.empty((0, dimension), dtype=np.float32)
+    try:
+        matrix = np.ascontiguousarray(rows, dtype=np.float32)
+    except ValueError:
+        matrix = None
+    if matrix is None or matrix.ndim != 2:
+        for i, row in enumerate(rows):
+            as_vector(row, dimension, location=f"{location}[{i}]")
+        raise InvalidVector(f"{location} rows must be lists of numbers", location=location)
+    if matrix.shape[1] != dimension:
+        raise DimensionMismatch(dimension, int(matrix.shape[1]), location=f"{location}[0]")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise InvalidVector(
+            f"{location}[{bad}] holds NaN or an infinite value", location=f"{location}[{bad}]"
+        )
+    return matrix
+
+
+def normalized(matrix: Matrix) -> Matrix:
+    """Rows scaled to unit length; a zero row stays zero (it matches nothing under cosine)."""
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.maximum(norms, _TINY), dtype=np.float32)
+
+
+def prepare(matrix: Matrix, metric: Metric) -> Matrix:
+    """What an index stores for ``metric``: unit vectors for cosine, raw ones otherwise."""
+    if metric is Metric.COSINE:
+        return normalized(matrix)
+    return np.ascontiguousarray(matrix, dtype=np.float32)
