@@ -76,12 +76,6 @@ class LabelMap:
             raise KeyError(label)
         return document_id
 
-    def chunk_ids_of_document(self, document_id: str) -> list[str]:
-        return [c for c, d in zip(self._chunk_ids, self._document_ids) if d == document_id and c]
-
-    def live_mask(self) -> np.ndarray[tuple[int], np.dtype[np.bool_]]:
-        return np.array([c is not None for c in self._chunk_ids], dtype=np.bool_)
-
     def _allocate(self) -> int:
         if self._free:
             return self._free.pop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Protocol, Self
@@ -62,7 +63,7 @@ class ChunkRepository(Protocol):
 
     def delete_many(self, library_id: str, chunk_ids: Iterable[str]) -> None: ...
 
-    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[list[Chunk]]:
+    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[builtins.list[Chunk]]:
         """Every chunk of the library in batches, for rebuilding in-memory state."""
 
 

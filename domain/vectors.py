@@ -12,9 +12,16 @@ from domain.models import Matrix, Metric, Vector
 _TINY = np.float32(1e-12)
 
 
-def as_vector(values: Sequence[float] | Vector, dimension: int, *, location: str = "embedding") -> Vector:
+def as_vector(
+    values: Sequence[float] | Vector, dimension: int, *, location: str = "embedding"
+) -> Vector:
     """A finite float32 vector of the library's dimension, or a domain error."""
-    vector = np.ascontiguousarray(values, dtype=np.float32)
+    try:
+        vector = np.ascontiguousarray(values, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise InvalidVector(
+            f"{location} must be a flat list of numbers", location=location
+        ) from None
     if vector.ndim != 1:
         raise InvalidVector(f"{location} must be a flat list of numbers", location=location)
     if vector.shape[0] != dimension:
@@ -24,26 +31,28 @@ def as_vector(values: Sequence[float] | Vector, dimension: int, *, location: str
     return vector
 
 
-def as_matrix(rows: Sequence[Sequence[float]] | Matrix, dimension: int, *, location: str = "embedding") -> Matrix:
-    """A (n, dimension) float32 matrix; the error names the first bad row."""
+def as_matrix(
+    rows: Sequence[Sequence[float] | Vector] | Matrix,
+    dimension: int,
+    *,
+    row_location: str = "embeddings[{}]",
+) -> Matrix:
+    """A (n, dimension) float32 matrix; an error names the first bad row through
+    ``row_location``, a format string taking the row number."""
     if len(rows) == 0:
         return np.empty((0, dimension), dtype=np.float32)
     try:
         matrix = np.ascontiguousarray(rows, dtype=np.float32)
-    except ValueError:
+    except (ValueError, TypeError):
         matrix = None
-    if matrix is None or matrix.ndim != 2:
+    if matrix is None or matrix.ndim != 2 or matrix.shape[1] != dimension:
         for i, row in enumerate(rows):
-            as_vector(row, dimension, location=f"{location}[{i}]")
-        raise InvalidVector(f"{location} rows must be lists of numbers", location=location)
-    if matrix.shape[1] != dimension:
-        raise DimensionMismatch(dimension, int(matrix.shape[1]), location=f"{location}[0]")
+            as_vector(row, dimension, location=row_location.format(i))
+        raise InvalidVector("embeddings must be lists of numbers", location=row_location.format(0))
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
-        bad = int(np.argmin(finite))
-        raise InvalidVector(
-            f"{location}[{bad}] holds NaN or an infinite value", location=f"{location}[{bad}]"
-        )
+        where = row_location.format(int(np.argmin(finite)))
+        raise InvalidVector(f"{where} holds NaN or an infinite value", location=where)
     return matrix
 
 

@@ -65,7 +65,7 @@ class FlatIndex:
         return self._size
 
     def __contains__(self, label: int) -> bool:
-        return 0 <= label < self._row_of.shape[0] and self._row_of[label] >= 0
+        return 0 <= label < self._row_of.shape[0] and bool(self._row_of[label] >= 0)
 
     def add(self, labels: Labels, vectors: Matrix) -> None:
         """Insert or replace one vector per label (the last wins when a label repeats)."""

@@ -46,11 +46,13 @@ class Hits:
 
 
 def prepare_query(query: Vector, metric: Metric) -> Vector:
-    return prepare(query.reshape(1, -1), metric)[0]
+    prepared: Vector = prepare(query.reshape(1, -1), metric)[0]
+    return prepared
 
 
 def squared_norms(matrix: Matrix) -> NDArray[np.float32]:
-    return np.einsum("ij,ij->i", matrix, matrix).astype(np.float32, copy=False)
+    norms: NDArray[np.float32] = np.einsum("ij,ij->i", matrix, matrix).astype(np.float32)
+    return norms
 
 
 def keys_for(
@@ -60,13 +62,14 @@ def keys_for(
 
     One BLAS matrix-vector product: O(n·d) time, O(n) extra space.
     """
-    dots: Keys = matrix @ query
+    dots: Keys = np.asarray(matrix @ query, dtype=np.float32)
     if metric is not Metric.L2:
         return dots
     norms = squared_norms(matrix) if sq_norms is None else sq_norms
     # -(|x|^2 - 2x.q + |q|^2); |q|^2 is the same for every row, so it only shifts the keys
     # and is added back in to_scores.
-    return (2.0 * dots - norms).astype(np.float32, copy=False)
+    keys: Keys = (2.0 * dots - norms).astype(np.float32, copy=False)
+    return keys
 
 
 def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
@@ -83,9 +86,9 @@ def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
 def to_scores(keys: Keys, query: Vector, metric: Metric) -> NDArray[np.float32]:
     """Client-facing scores from keys computed by ``keys_for`` for the same query."""
     if metric is not Metric.L2:
-        return keys.astype(np.float32, copy=False)
-    sq = float(query @ query) - keys
-    return np.sqrt(np.maximum(sq, 0.0)).astype(np.float32, copy=False)
+        return keys
+    distances: NDArray[np.float32] = np.sqrt(np.maximum(float(query @ query) - keys, 0.0))
+    return distances.astype(np.float32, copy=False)
 
 
 def allowed_rows(allowed: Mask | None, row_labels: Labels) -> Mask | None:

@@ -1,0 +1,103 @@
+"""Use cases for chunks: single and batch writes, reads and listings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.dto import ChunkInput, ChunkPatch
+from application.live import LiveLibraries
+from application.writes import WriteContext, Writer
+from domain.errors import ChunkNotFound
+from domain.models import Chunk, Page, WriteMode, utc_now
+from domain.ports import UnitOfWorkFactory
+from domain.vectors import as_vector
+
+
+class ChunkService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer) -> None:
+        self._uow_factory = uow_factory
+        self._live = live
+        self._writer = writer
+
+    def create(self, library_id: str, item: ChunkInput) -> Chunk:
+        """Insert one chunk; 409 if its id is taken."""
+        (chunk,) = self._writer.to_chunks(library_id, [item], location="chunk")
+        return self._writer.run(library_id, lambda ctx: _saved(ctx, [chunk], "insert")[0])
+
+    def write_batch(
+        self, library_id: str, items: Sequence[ChunkInput], mode: WriteMode = "insert"
+    ) -> list[Chunk]:
+        """Insert (or upsert) every chunk, all or nothing."""
+        chunks = self._writer.to_chunks(library_id, items)
+        return self._writer.run(library_id, lambda ctx: _saved(ctx, chunks, mode))
+
+    def put(self, library_id: str, chunk_id: str, item: ChunkInput) -> tuple[Chunk, bool]:
+        """Create or replace the chunk with this id; says whether it was created."""
+        (chunk,) = self._writer.to_chunks(
+            library_id,
+            [ChunkInput(item.document_id, item.text, item.embedding, item.metadata, chunk_id)],
+            location="chunk",
+        )
+
+        def change(ctx: WriteContext) -> tuple[Chunk, bool]:
+            created = not ctx.uow.chunks.existing_ids(library_id, [chunk_id])
+            ctx.save_chunks([chunk], "upsert")
+            return chunk, created
+
+        return self._writer.run(library_id, change)
+
+    def patch(self, library_id: str, chunk_id: str, patch: ChunkPatch) -> Chunk:
+        library = self._live.get(library_id).library
+        limits = self._writer.limits
+        if patch.text is not None:
+            limits.check_text(patch.text)
+        if patch.metadata is not None:
+            limits.check_metadata(patch.metadata)
+        embedding = (
+            None if patch.embedding is None else as_vector(patch.embedding, library.dimension)
+        )
+
+        def change(ctx: WriteContext) -> Chunk:
+            chunk = ctx.uow.chunks.get(library_id, chunk_id)
+            if chunk is None:
+                raise ChunkNotFound(library_id, chunk_id)
+            if patch.text is not None:
+                chunk.text = patch.text
+            if patch.metadata is not None:
+                chunk.metadata = dict(patch.metadata)
+            if embedding is not None:
+                chunk.embedding = embedding
+            chunk.updated_at = utc_now()
+            ctx.save_chunks([chunk], "upsert")
+            return chunk
+
+        return self._writer.run(library_id, change)
+
+    def delete(self, library_id: str, chunk_id: str) -> None:
+        def change(ctx: WriteContext) -> None:
+            if not ctx.uow.chunks.existing_ids(library_id, [chunk_id]):
+                raise ChunkNotFound(library_id, chunk_id)
+            ctx.delete_chunks([chunk_id])
+
+        self._writer.run(library_id, change)
+
+    def get(self, library_id: str, chunk_id: str) -> Chunk:
+        self._live.get(library_id)
+        with self._uow_factory() as uow:
+            chunk = uow.chunks.get(library_id, chunk_id)
+        if chunk is None:
+            raise ChunkNotFound(library_id, chunk_id)
+        return chunk
+
+    def list(
+        self, library_id: str, limit: int, cursor: str | None, document_id: str | None = None
+    ) -> Page[Chunk]:
+        self._writer.limits.check_page_size(limit)
+        self._live.get(library_id)
+        with self._uow_factory() as uow:
+            return uow.chunks.list(library_id, limit, cursor, document_id)
+
+
+def _saved(ctx: WriteContext, chunks: list[Chunk], mode: WriteMode) -> list[Chunk]:
+    ctx.save_chunks(chunks, mode)
+    return chunks

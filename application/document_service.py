@@ -1,0 +1,85 @@
+"""Use cases for documents: a document groups chunks and carries its own metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from application.dto import ChunkInput, DocumentInfo
+from application.live import LiveLibraries
+from application.writes import WriteContext, Writer
+from domain.errors import AlreadyExists, DocumentNotFound
+from domain.models import Document, Metadata, Page, new_id, utc_now
+from domain.ports import UnitOfWorkFactory
+
+
+class DocumentService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer) -> None:
+        self._uow_factory = uow_factory
+        self._live = live
+        self._writer = writer
+
+    def create(
+        self,
+        library_id: str,
+        *,
+        metadata: Metadata,
+        chunks: Sequence[ChunkInput] = (),
+        document_id: str | None = None,
+    ) -> DocumentInfo:
+        """A document with its chunks, all or nothing; 409 if the id is taken."""
+        self._writer.limits.check_metadata(metadata)
+        document = Document(
+            library_id=library_id, metadata=dict(metadata), id=document_id or new_id()
+        )
+        inputs = [ChunkInput(document.id, c.text, c.embedding, c.metadata, c.id) for c in chunks]
+        entities = self._writer.to_chunks(library_id, inputs)
+
+        def change(ctx: WriteContext) -> DocumentInfo:
+            if ctx.uow.documents.get(library_id, document.id) is not None:
+                raise AlreadyExists("document", document.id)
+            ctx.uow.documents.save(document)
+            ctx.save_chunks(entities, "insert")
+            return DocumentInfo(document, len(entities))
+
+        return self._writer.run(library_id, change)
+
+    def get(self, library_id: str, document_id: str) -> DocumentInfo:
+        self._live.get(library_id)
+        with self._uow_factory() as uow:
+            document = uow.documents.get(library_id, document_id)
+            if document is None:
+                raise DocumentNotFound(library_id, document_id)
+            counts = uow.documents.chunk_counts(library_id, [document_id])
+        return DocumentInfo(document, counts.get(document_id, 0))
+
+    def list(self, library_id: str, limit: int, cursor: str | None) -> Page[DocumentInfo]:
+        self._writer.limits.check_page_size(limit)
+        self._live.get(library_id)
+        with self._uow_factory() as uow:
+            page = uow.documents.list(library_id, limit, cursor)
+            counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
+        return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)
+
+    def update(self, library_id: str, document_id: str, metadata: Metadata) -> DocumentInfo:
+        self._writer.limits.check_metadata(metadata)
+
+        def change(ctx: WriteContext) -> DocumentInfo:
+            document = ctx.uow.documents.get(library_id, document_id)
+            if document is None:
+                raise DocumentNotFound(library_id, document_id)
+            document.metadata = dict(metadata)
+            document.updated_at = utc_now()
+            ctx.uow.documents.save(document)
+            ctx.changed_documents.append(document)
+            counts = ctx.uow.documents.chunk_counts(library_id, [document_id])
+            return DocumentInfo(document, counts.get(document_id, 0))
+
+        return self._writer.run(library_id, change)
+
+    def delete(self, library_id: str, document_id: str) -> None:
+        def change(ctx: WriteContext) -> None:
+            if ctx.uow.documents.get(library_id, document_id) is None:
+                raise DocumentNotFound(library_id, document_id)
+            ctx.delete_document(document_id)
+
+        self._writer.run(library_id, change)

@@ -1,0 +1,89 @@
+"""What the use cases take in and give back, apart from the entities themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.index.scoring import SearchParams
+from domain.models import Chunk, Document, IndexStatus, Library, Metadata, Vector
+
+Embedding = Sequence[float] | Vector
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInput:
+    document_id: str
+    text: str
+    embedding: Embedding
+    metadata: Metadata = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPatch:
+    """Fields to change; None leaves a field as it is."""
+
+    text: str | None = None
+    embedding: Embedding | None = None
+    metadata: Metadata | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryPatch:
+    name: str | None = None
+    description: str | None = None
+    metadata: Metadata | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewLibrary:
+    name: str
+    dimension: int
+    metric: str = "cosine"
+    description: str = ""
+    metadata: Metadata = field(default_factory=dict)
+    index_type: str = "flat"
+    index_params: dict[str, Any] | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryInfo:
+    library: Library
+    index: IndexStatus
+    document_count: int
+    chunk_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    document: Document
+    chunk_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    vector: Embedding
+    k: int = 10
+    filter: dict[str, Any] | None = None
+    include: frozenset[str] = frozenset({"metadata"})
+    params: SearchParams = field(default_factory=SearchParams)
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk_id: str
+    document_id: str
+    score: float
+    chunk: Chunk | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    hits: list[SearchHit]
+    index_type: str
+    strategy: str
+    took_ms: float

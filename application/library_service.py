@@ -1,0 +1,108 @@
+"""Use cases for libraries: create, read, list, update, delete."""
+
+from __future__ import annotations
+
+import threading
+
+from application.dto import LibraryInfo, LibraryPatch, NewLibrary
+from application.live import LiveLibraries, LiveLibrary
+from domain.errors import AlreadyExists, InvalidInput, LibraryNotFound
+from domain.limits import Limits
+from domain.models import IndexSpec, Library, Metric, Page, utc_now
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+
+
+class LibraryService:
+    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, limits: Limits) -> None:
+        self._uow_factory = uow_factory
+        self._live = live
+        self._limits = limits
+        # Serialises creations so two requests with the same client id cannot both pass the
+        # existence check. Taken before nothing else, so it adds no lock-order edge.
+        self._create_mutex = threading.Lock()
+
+    def create(self, request: NewLibrary) -> LibraryInfo:
+        self._limits.check_dimension(request.dimension)
+        self._limits.check_metadata(request.metadata)
+        try:
+            metric = Metric(request.metric)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown metric {request.metric!r}; expected cosine, dot or l2", location="metric"
+            ) from None
+        spec = IndexSpec.parse(request.index_type, request.index_params)
+        library = Library(
+            name=request.name,
+            dimension=request.dimension,
+            metric=metric,
+            description=request.description,
+            metadata=dict(request.metadata),
+            index=spec,
+        )
+        if request.id is not None:
+            library.id = request.id
+        with self._create_mutex:
+            with self._uow_factory() as uow:
+                if request.id is not None and uow.libraries.get(request.id) is not None:
+                    raise AlreadyExists("library", request.id)
+                uow.libraries.save(library)
+                uow.commit()
+            live = LiveLibrary(library)
+            self._live.add(live)
+        return LibraryInfo(library, live.index_status(), 0, 0)
+
+    def get(self, library_id: str) -> LibraryInfo:
+        live = self._live.get(library_id)
+        with live.lock.read():
+            live.ensure_alive()
+            with self._uow_factory() as uow:
+                return self._info(uow, live)
+
+    def list(self, limit: int, cursor: str | None) -> Page[LibraryInfo]:
+        self._limits.check_page_size(limit)
+        with self._uow_factory() as uow:
+            page = uow.libraries.list(limit, cursor)
+            infos = []
+            for library in page.items:
+                if library.id not in self._live:
+                    continue  # deleted between the listing and now
+                live = self._live.get(library.id)
+                infos.append(self._info(uow, live))
+        return Page(infos, page.next_cursor)
+
+    def update(self, library_id: str, patch: LibraryPatch) -> LibraryInfo:
+        if patch.metadata is not None:
+            self._limits.check_metadata(patch.metadata)
+        live = self._live.get(library_id)
+        with live.lock.write():
+            live.ensure_alive()
+            with self._uow_factory() as uow:
+                library = uow.libraries.get(library_id)
+                if library is None:
+                    raise LibraryNotFound(library_id)
+                if patch.name is not None:
+                    library.name = patch.name
+                if patch.description is not None:
+                    library.description = patch.description
+                if patch.metadata is not None:
+                    library.metadata = dict(patch.metadata)
+                library.updated_at = utc_now()
+                uow.libraries.save(library)
+                uow.commit()
+                live.library = library
+                return self._info(uow, live)
+
+    def delete(self, library_id: str) -> None:
+        live = self._live.get(library_id)
+        with live.lock.write():
+            live.ensure_alive()
+            with self._uow_factory() as uow:
+                uow.libraries.delete(library_id)
+                uow.commit()
+            live.dropped = True
+            self._live.discard(library_id)
+
+    @staticmethod
+    def _info(uow: UnitOfWork, live: LiveLibrary) -> LibraryInfo:
+        documents, chunks = uow.libraries.counts(live.id)
+        return LibraryInfo(live.library, live.index_status(), documents, chunks)

@@ -1,0 +1,245 @@
+"""The in-memory side of each library: its lock, labels and vector index.
+
+The store (behind the unit of work) is the source of truth; a ``LiveLibrary`` is derived
+from it at start-up and kept in step by the services, always under the library's lock:
+writers commit to the store first, then apply the same change here while still holding the
+write lock, so a search (which holds the read lock) never sees the two disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from application.locks import ReadWriteLock
+from domain.errors import LibraryNotFound
+from domain.index.factory import build_index, new_index
+from domain.index.scoring import Labels
+from domain.labels import LabelMap
+from domain.models import (
+    Chunk,
+    IndexSpec,
+    IndexState,
+    IndexStatus,
+    Library,
+    Matrix,
+    utc_now,
+)
+from domain.ports import UnitOfWorkFactory, VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Build:
+    """A background build in flight: the writes it must replay before going live."""
+
+    generation: int
+    spec: IndexSpec
+    progress: float = 0.0
+    journal: list[tuple[Labels, Matrix | None]] = field(default_factory=list)
+
+
+class LiveLibrary:
+    """One library's in-memory state. Every method expects the caller to hold ``lock``
+    (read for queries, write for changes) unless it says otherwise."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.lock = ReadWriteLock()
+        self.labels = LabelMap()
+        self.index: VectorIndex = new_index(library.index, library.dimension, library.metric)
+        self.dropped = False
+        self.built_at: datetime | None = utc_now()
+        self.build_error: str | None = None
+        self._build: _Build | None = None
+        self._generation = 0
+        # Guards the build bookkeeping, which the builder thread reads and writes without
+        # the library lock (progress updates must not wait for searches to drain).
+        self._build_mutex = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        return self.library.id
+
+    def ensure_alive(self) -> None:
+        """Raise if the library was deleted while the caller waited for its lock."""
+        if self.dropped:
+            raise LibraryNotFound(self.library.id)
+
+    def upsert(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
+        labels = self.labels.assign([c.id for c in chunks], [c.document_id for c in chunks])
+        vectors = np.stack([c.embedding for c in chunks]).astype(np.float32, copy=False)
+        self.index.add(labels, vectors)
+        self._journal(labels, vectors)
+
+    def remove(self, chunk_ids: Sequence[str]) -> None:
+        labels = self.labels.release(chunk_ids)
+        if labels.shape[0] == 0:
+            return
+        self.index.remove(labels)
+        self._journal(labels, None)
+
+    def index_status(self) -> IndexStatus:
+        with self._build_mutex:
+            build = self._build
+            if build is not None:
+                return IndexStatus(
+                    build.spec, IndexState.BUILDING, build.progress, len(self.index), self.built_at
+                )
+        return IndexStatus(
+            self.index.spec, IndexState.READY, 1.0, len(self.index), self.built_at, self.build_error
+        )
+
+    # Background builds. ``start_build`` and ``finish_build`` need the write lock; the build
+    # itself runs between them with no library lock held.
+
+    def start_build(self, spec: IndexSpec) -> tuple[int, Labels, Matrix]:
+        """Register a build of ``spec`` (superseding any in flight) and return its
+        generation and a snapshot of the vectors to build from. Needs the read lock at least."""
+        labels, vectors = self.index.items()
+        with self._build_mutex:
+            self._generation += 1
+            self._build = _Build(self._generation, spec)
+            return self._generation, labels, vectors
+
+    def report_progress(self, generation: int, progress: float) -> None:
+        with self._build_mutex:
+            if self._build is not None and self._build.generation == generation:
+                self._build.progress = max(0.0, min(progress, 0.999))
+
+    def finish_build(self, generation: int, index: VectorIndex) -> bool:
+        """Replay the writes made during the build and make ``index`` live; False when the
+        build was superseded or the library dropped. Needs the write lock."""
+        with self._build_mutex:
+            build = self._build
+            if build is None or build.generation != generation or self.dropped:
+                return False
+            for labels, vectors in build.journal:
+                if vectors is None:
+                    index.remove(labels)
+                else:
+                    index.add(labels, vectors)
+            self._build = None
+        self.index = index
+        self.library.index = index.spec
+        self.built_at = utc_now()
+        self.build_error = None
+        return True
+
+    def fail_build(self, generation: int, reason: str) -> None:
+        with self._build_mutex:
+            if self._build is None or self._build.generation != generation:
+                return
+            self._build = None
+        self.build_error = reason
+
+    def is_current_build(self, generation: int) -> bool:
+        with self._build_mutex:
+            return self._build is not None and self._build.generation == generation
+
+    def _journal(self, labels: Labels, vectors: Matrix | None) -> None:
+        with self._build_mutex:
+            if self._build is not None:
+                self._build.journal.append(
+                    (labels.copy(), None if vectors is None else vectors.copy())
+                )
+
+
+class LiveLibraries:
+    """The registry of live libraries.
+
+    Lock order: a library's lock may be taken before the registry mutex, never after it;
+    the mutex is held only for dictionary operations. So no cycle, so no deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._libraries: dict[str, LiveLibrary] = {}
+        self._mutex = threading.Lock()
+
+    def get(self, library_id: str) -> LiveLibrary:
+        with self._mutex:
+            live = self._libraries.get(library_id)
+        if live is None:
+            raise LibraryNotFound(library_id)
+        return live
+
+    def add(self, live: LiveLibrary) -> None:
+        with self._mutex:
+            self._libraries[live.id] = live
+
+    def discard(self, library_id: str) -> None:
+        with self._mutex:
+            self._libraries.pop(library_id, None)
+
+    def __contains__(self, library_id: str) -> bool:
+        with self._mutex:
+            return library_id in self._libraries
+
+    def __iter__(self) -> Iterator[LiveLibrary]:
+        with self._mutex:
+            return iter(list(self._libraries.values()))
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return len(self._libraries)
+
+    def load(self, uow_factory: UnitOfWorkFactory, batch_size: int = 20_000) -> None:
+        """Rebuild every library's in-memory state from the store (at start-up)."""
+        cursor: str | None = None
+        while True:
+            with uow_factory() as uow:
+                page = uow.libraries.list(100, cursor)
+            for library in page.items:
+                self.add(self._load_one(uow_factory, library, batch_size))
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    @staticmethod
+    def _load_one(uow_factory: UnitOfWorkFactory, library: Library, batch_size: int) -> LiveLibrary:
+        started = time.monotonic()
+        live = LiveLibrary(library)
+        ids: list[str] = []
+        documents: list[str] = []
+        blocks: list[Matrix] = []
+        with uow_factory() as uow:
+            for batch in uow.chunks.scan(library.id, batch_size):
+                ids.extend(c.id for c in batch)
+                documents.extend(c.document_id for c in batch)
+                blocks.append(np.stack([c.embedding for c in batch]))
+                if len(ids) >= 100_000 and len(ids) % 100_000 < batch_size:
+                    log.info("library %s: read %d chunks from the store", library.id, len(ids))
+        if not ids:
+            return live
+        labels = live.labels.assign(ids, documents)
+        vectors = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+        del blocks
+
+        def progress(fraction: float) -> None:
+            log.info("library %s: indexing %.0f%%", library.id, fraction * 100)
+
+        live.index = build_index(
+            library.index,
+            library.dimension,
+            library.metric,
+            labels,
+            vectors,
+            progress if len(ids) >= 100_000 else lambda _: None,
+        )
+        log.info(
+            "library %s: %d vectors loaded into a %s index in %.1fs",
+            library.id,
+            len(ids),
+            library.index.type.value,
+            time.monotonic() - started,
+        )
+        return live

@@ -1,0 +1,139 @@
+"""The one write path for chunks and documents.
+
+``Writer.run`` takes the library's write lock, hands a ``WriteContext`` to the change, then
+commits the unit of work, and only after the commit succeeded applies the staged chunk
+changes to the live library (labels, index). A failure before the commit leaves both the
+store and the live state untouched: every batch is all or nothing, and a search (under the
+read lock) never sees a store and an index that disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from application.dto import ChunkInput
+from application.live import LiveLibraries, LiveLibrary
+from domain.errors import AlreadyExists, InvalidInput
+from domain.limits import Limits
+from domain.models import Chunk, Document, WriteMode, new_id, utc_now
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.vectors import as_matrix
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(slots=True)
+class WriteContext:
+    """What a change may touch: the unit of work and the live library (read-only here)."""
+
+    uow: UnitOfWork
+    live: LiveLibrary
+    upserted: list[Chunk] = dataclasses.field(default_factory=list)
+    removed: list[str] = dataclasses.field(default_factory=list)
+    changed_documents: list[Document] = dataclasses.field(default_factory=list)
+
+    @property
+    def library_id(self) -> str:
+        return self.live.id
+
+    def save_chunks(self, chunks: list[Chunk], mode: WriteMode) -> None:
+        """Stage ``chunks``: insert fails on an existing id; upsert replaces and keeps the
+        original ``created_at``. Documents named but missing are created empty."""
+        if not chunks:
+            return
+        ids = [c.id for c in chunks]
+        if mode == "insert":
+            clash = self.uow.chunks.existing_ids(self.library_id, ids)
+            if clash:
+                raise AlreadyExists("chunk", sorted(clash)[0])
+        else:
+            existing = self.uow.chunks.get_many(self.library_id, ids)
+            for chunk in chunks:
+                old = existing.get(chunk.id)
+                if old is not None:
+                    chunk.created_at = old.created_at
+        self.ensure_documents({c.document_id for c in chunks})
+        self.uow.chunks.save_many(chunks)
+        self.upserted.extend(chunks)
+
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        self.uow.chunks.delete_many(self.library_id, chunk_ids)
+        self.removed.extend(chunk_ids)
+
+    def delete_document(self, document_id: str) -> None:
+        """Delete a document with its chunks (the store cascades; the index is told here)."""
+        self.removed.extend(self.uow.chunks.ids_of_document(self.library_id, document_id))
+        self.uow.documents.delete(self.library_id, document_id)
+
+    def ensure_documents(self, document_ids: Iterable[str]) -> None:
+        wanted = set(document_ids)
+        missing = wanted - self.uow.documents.existing_ids(self.library_id, wanted)
+        for document_id in sorted(missing):
+            self.uow.documents.save(Document(library_id=self.library_id, id=document_id))
+
+
+class Writer:
+    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, limits: Limits) -> None:
+        self._uow_factory = uow_factory
+        self._live = live
+        self.limits = limits
+
+    def run(self, library_id: str, change: Callable[[WriteContext], T]) -> T:
+        """Apply ``change`` atomically; see the module docstring."""
+        live = self._live.get(library_id)
+        with live.lock.write():
+            live.ensure_alive()
+            with self._uow_factory() as uow:
+                context = WriteContext(uow, live)
+                result = change(context)
+                library = dataclasses.replace(live.library, revision=live.library.revision + 1)
+                uow.libraries.save(library)
+                uow.commit()
+            live.library = library
+            live.remove(context.removed)
+            live.upsert(context.upserted)
+            return result
+
+    def to_chunks(
+        self, library_id: str, inputs: Sequence[ChunkInput], location: str = "chunks"
+    ) -> list[Chunk]:
+        """Entities for ``inputs``, validated against the library; nothing is stored yet."""
+        self.limits.check_batch(len(inputs), location=location)
+        if not inputs:
+            return []
+        library = self._live.get(library_id).library
+        matrix = as_matrix(
+            [item.embedding for item in inputs],
+            library.dimension,
+            row_location=f"{location}[{{}}].embedding",
+        )
+        now = utc_now()
+        seen: set[str] = set()
+        chunks = []
+        for i, item in enumerate(inputs):
+            where = f"{location}[{i}]"
+            self.limits.check_text(item.text, location=f"{where}.text")
+            self.limits.check_metadata(item.metadata, location=f"{where}.metadata")
+            if not item.document_id:
+                raise InvalidInput("document_id must not be empty", location=f"{where}.document_id")
+            chunk_id = item.id or new_id()
+            if chunk_id in seen:
+                raise InvalidInput(
+                    f"chunk id {chunk_id!r} appears twice in one request", location=f"{where}.id"
+                )
+            seen.add(chunk_id)
+            chunks.append(
+                Chunk(
+                    library_id=library_id,
+                    document_id=item.document_id,
+                    text=item.text,
+                    embedding=matrix[i],
+                    metadata=dict(item.metadata),
+                    id=chunk_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return chunks
