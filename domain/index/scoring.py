@@ -8,6 +8,7 @@ into what clients see: similarity for cosine and dot, Euclidean distance for l2.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +19,8 @@ from domain.vectors import prepare
 Labels = NDArray[np.int64]
 Keys = NDArray[np.float32]
 Mask = NDArray[np.bool_]
+# An index snapshot: named arrays that an index's ``from_state`` turns back into it (an .npz).
+StateArrays = dict[str, NDArray[Any]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,457 @@
+"""The inverted-file index (IVF): a k-means coarse quantiser over inverted lists.
+
+Each vector lives in the list of its nearest centroid; a search ranks the centroids against
+the query and scans only the ``nprobe`` best lists, one BLAS product per list.
+
+Time: training O(i·s·nlist·d) for i k-means iterations on s ≤ 64·nlist sampled rows;
+add O(nlist·d) per vector (nearest centroid) plus O(d) amortised to append it; remove O(d)
+per vector (swap-remove inside its list); search O(nlist·d) to rank the centroids plus
+O(nprobe·(n/nlist)·d) for the scanned lists, so about O(√n·d) per query with the defaults.
+Space: n·d·4 bytes of vectors in per-list float32 blocks (up to 1.25x spare capacity),
+8 bytes of label per row, nlist·d·4 for the centroids, 12 bytes per label ever assigned
+for the label -> (list, row) maps, 4 more per row for l2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.index.kmeans import train_kmeans
+from domain.index.scoring import (
+    Hits,
+    Keys,
+    Labels,
+    Mask,
+    SearchParams,
+    StateArrays,
+    allowed_rows,
+    keys_for,
+    prepare_query,
+    squared_norms,
+    to_scores,
+    top_k,
+)
+from domain.models import IndexSpec, IndexType, IvfParams, Matrix, Metric, Vector
+from domain.vectors import prepare
+
+Progress = Callable[[float], None]
+
+_GROWTH = 1.25
+_MIN_LIST_CAPACITY = 16
+_MIN_LABEL_SPACE = 64
+# An untrained index keeps one list; it trains itself once it holds this many vectors.
+AUTO_TRAIN_AT = 4_096
+# Drift: rebuild once the index grew this much since training, or a list got this many
+# times longer than the average one.
+_REBUILD_GROWTH = 1.0
+_REBUILD_IMBALANCE = 8.0
+_ASSIGN_BLOCK = 8_192
+
+
+def _no_progress(_: float) -> None:
+    return None
+
+
+def default_nlist(n: int) -> int:
+    """About √n lists (at least one): lists of √n rows balance centroid and list scans."""
+    return max(1, round(math.sqrt(n)))
+
+
+def default_nprobe(nlist: int) -> int:
+    """A sixteenth of the lists, but at least eight (all of them when there are fewer)."""
+    return max(1, min(nlist, max(8, nlist // 16)))
+
+
+@dataclass(slots=True)
+class _List:
+    """One inverted list: a contiguous float32 block with spare rows, its labels and norms."""
+
+    vectors: Matrix
+    labels: Labels
+    sq_norms: NDArray[np.float32]
+    size: int = 0
+    _spare: int = field(default=0, repr=False)
+
+    @classmethod
+    def empty(cls, dimension: int, capacity: int = 0) -> _List:
+        return cls(
+            np.empty((capacity, dimension), dtype=np.float32),
+            np.empty(capacity, dtype=np.int64),
+            np.empty(capacity, dtype=np.float32),
+        )
+
+    def append(self, labels: Labels, vectors: Matrix, sq_norms: NDArray[np.float32]) -> int:
+        """Append rows; returns the row of the first one. O(rows·d) amortised."""
+        start = self.size
+        end = start + labels.shape[0]
+        if end > self.vectors.shape[0]:
+            self._grow(max(end, int(self.vectors.shape[0] * _GROWTH), _MIN_LIST_CAPACITY))
+        self.vectors[start:end] = vectors
+        self.labels[start:end] = labels
+        self.sq_norms[start:end] = sq_norms
+        self.size = end
+        return start
+
+    def swap_remove(self, row: int) -> int:
+        """Fill ``row`` with the last row; returns the label that moved there (or -1)."""
+        last = self.size - 1
+        moved = -1
+        if row != last:
+            self.vectors[row] = self.vectors[last]
+            self.labels[row] = self.labels[last]
+            self.sq_norms[row] = self.sq_norms[last]
+            moved = int(self.labels[row])
+        self.size = last
+        capacity = self.vectors.shape[0]
+        if capacity > _MIN_LIST_CAPACITY and self.size < capacity // 4:
+            self._grow(max(self.size * 2, _MIN_LIST_CAPACITY))
+        return moved
+
+    def _grow(self, capacity: int) -> None:
+        vectors = np.empty((capacity, self.vectors.shape[1]), dtype=np.float32)
+        vectors[: self.size] = self.vectors[: self.size]
+        labels = np.empty(capacity, dtype=np.int64)
+        labels[: self.size] = self.labels[: self.size]
+        norms = np.empty(capacity, dtype=np.float32)
+        norms[: self.size] = self.sq_norms[: self.size]
+        self.vectors, self.labels, self.sq_norms = vectors, labels, norms
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.vectors.nbytes + self.labels.nbytes + self.sq_norms.nbytes)
+
+
+class IvfIndex:
+    """Implements ``domain.ports.VectorIndex`` approximately (exact when every list is probed).
+
+    Until it is trained (``build``, ``train`` or, by itself, once it holds 4,096 vectors) the
+    index keeps a single list and every search is an exact scan. Deletes swap-remove inside
+    their list, so no deleted vector can ever be scored. ``needs_rebuild`` reports drift.
+    """
+
+    def __init__(self, dimension: int, metric: Metric, params: IvfParams | None = None) -> None:
+        self._dimension = dimension
+        self._metric = metric
+        self._params = params or IvfParams()
+        self._centroids: Matrix = np.zeros((1, dimension), dtype=np.float32)
+        self._centroid_norms: NDArray[np.float32] = np.zeros(1, dtype=np.float32)
+        self._trained = False
+        self._trained_size = 0
+        self._lists: list[_List] = [_List.empty(dimension)]
+        self._list_of: NDArray[np.int32] = np.empty(0, dtype=np.int32)  # label -> list, -1
+        self._row_of: NDArray[np.int64] = np.empty(0, dtype=np.int64)  # label -> row in list
+        self._size = 0
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        dimension: int,
+        metric: Metric,
+        params: IvfParams | None,
+        labels: Labels,
+        vectors: Matrix,
+        progress: Progress = _no_progress,
+    ) -> Self:
+        """Train on ``vectors`` (nlist defaults to √n) and add them: k-means, then one
+        assignment pass, reporting progress between 0 and 1."""
+        index = cls(dimension, metric, params)
+        prepared = prepare(vectors, metric)
+        if prepared.shape[0]:
+            index._train_on(prepared)
+        progress(0.5)
+        step = 50_000
+        n = labels.shape[0]
+        for start in range(0, n, step):
+            index._add_prepared(labels[start : start + step], prepared[start : start + step])
+            progress(0.5 + 0.5 * min(1.0, (start + step) / max(1, n)))
+        progress(1.0)
+        return index
+
+    def train(self, vectors: Matrix | None = None) -> None:
+        """(Re)train the quantiser on ``vectors`` (default: the stored ones), then move every
+        stored vector to the list of its new nearest centroid."""
+        labels, stored = self.items()
+        sample = stored if vectors is None else prepare(vectors, self._metric)
+        if sample.shape[0] == 0:
+            return
+        self._train_on(sample)
+        self._lists = [_List.empty(self._dimension) for _ in range(self.nlist)]
+        self._list_of[:] = -1
+        self._size = 0
+        self._add_prepared(labels, stored)
+
+    def _train_on(self, prepared: Matrix) -> None:
+        nlist = self._params.nlist or default_nlist(prepared.shape[0])
+        self._centroids = train_kmeans(prepared, min(nlist, prepared.shape[0]), seed=0)
+        self._centroid_norms = squared_norms(self._centroids)
+        self._trained = True
+        self._trained_size = prepared.shape[0]
+        self._lists = [_List.empty(self._dimension) for _ in range(self.nlist)]
+
+    # -- the VectorIndex protocol -------------------------------------------------------
+
+    @property
+    def spec(self) -> IndexSpec:
+        return IndexSpec(IndexType.IVF, self._params)
+
+    @property
+    def metric(self) -> Metric:
+        return self._metric
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def nlist(self) -> int:
+        """Lists in use: 1 before training."""
+        return int(self._centroids.shape[0])
+
+    @property
+    def nprobe(self) -> int:
+        """The default search width, clamped to the lists in use."""
+        wanted = self._params.nprobe or default_nprobe(self.nlist)
+        return max(1, min(wanted, self.nlist))
+
+    @property
+    def trained(self) -> bool:
+        return self._trained
+
+    @property
+    def imbalance(self) -> float:
+        """Longest list over the average list length (1.0 is perfectly balanced)."""
+        if self._size == 0:
+            return 1.0
+        longest = max(lst.size for lst in self._lists)
+        return longest * self.nlist / self._size
+
+    @property
+    def needs_rebuild(self) -> bool:
+        """True when a rebuild would help: untrained yet large, doubled in size since
+        training, or a list at least 8x longer than the average one."""
+        if not self._trained:
+            return self._size >= AUTO_TRAIN_AT
+        grown = self._size > self._trained_size * (1.0 + _REBUILD_GROWTH)
+        return grown or (self.nlist > 1 and self.imbalance >= _REBUILD_IMBALANCE)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, label: int) -> bool:
+        return 0 <= label < self._list_of.shape[0] and bool(self._list_of[label] >= 0)
+
+    def add(self, labels: Labels, vectors: Matrix) -> None:
+        """Insert or replace one vector per label (the last wins when a label repeats)."""
+        if labels.shape[0] == 0:
+            return
+        self._add_prepared(labels, prepare(vectors, self._metric))
+        if not self._trained and self._size >= AUTO_TRAIN_AT:
+            self.train()
+
+    def _add_prepared(self, labels: Labels, vectors: Matrix) -> None:
+        labels, vectors = _last_of_each(labels, vectors)
+        self.remove(labels)
+        self._ensure_label_space(int(labels.max()) + 1)
+        targets = self._nearest_lists(vectors)
+        norms = squared_norms(vectors)
+        order = np.argsort(targets, kind="stable")
+        bounds = np.flatnonzero(np.diff(targets[order])) + 1
+        for group in np.split(order, bounds):
+            list_id = int(targets[group[0]])
+            first = self._lists[list_id].append(labels[group], vectors[group], norms[group])
+            self._list_of[labels[group]] = list_id
+            self._row_of[labels[group]] = np.arange(first, first + group.shape[0])
+        self._size += labels.shape[0]
+
+    def _nearest_lists(self, vectors: Matrix) -> NDArray[np.int64]:
+        """Each vector's list: the centroid with the best key for the metric."""
+        if self.nlist == 1:
+            return np.zeros(vectors.shape[0], dtype=np.int64)
+        out = np.empty(vectors.shape[0], dtype=np.int64)
+        for start in range(0, vectors.shape[0], _ASSIGN_BLOCK):
+            block = vectors[start : start + _ASSIGN_BLOCK]
+            keys = block @ self._centroids.T
+            if self._metric is Metric.L2:
+                keys = 2.0 * keys - self._centroid_norms
+            out[start : start + _ASSIGN_BLOCK] = np.argmax(keys, axis=1)
+        return out
+
+    def remove(self, labels: Labels) -> None:
+        """Swap-remove these labels inside their lists; unknown labels are ignored."""
+        known = labels[(labels >= 0) & (labels < self._list_of.shape[0])]
+        known = np.unique(known[self._list_of[known] >= 0])
+        for label in known.tolist():
+            lst = self._lists[int(self._list_of[label])]
+            moved = lst.swap_remove(int(self._row_of[label]))
+            if moved >= 0:
+                self._row_of[moved] = self._row_of[label]
+            self._list_of[label] = -1
+        self._size -= known.shape[0]
+
+    def search(
+        self,
+        query: Vector,
+        k: int,
+        *,
+        allowed: Mask | None = None,
+        params: SearchParams | None = None,
+        exact: bool = False,
+    ) -> Hits:
+        """The best ``k`` allowed labels among the ``nprobe`` lists nearest the query.
+
+        With a filter, lists keep being probed (best first) until ``k`` allowed rows were
+        seen, so a selective filter does not starve the answer. ``exact`` probes every list.
+        """
+        if self._size == 0 or k <= 0:
+            return Hits.empty("ivf")
+        q = prepare_query(query, self._metric)
+        nprobe = self.nlist if exact else self._probe_width(params)
+        order = self._ranked_lists(q)
+        keys_parts: list[Keys] = []
+        label_parts: list[Labels] = []
+        allowed_seen = 0
+        probed = 0
+        for list_id in order.tolist():
+            if probed >= nprobe and (allowed is None or allowed_seen >= k):
+                break
+            probed += 1
+            lst = self._lists[list_id]
+            if lst.size == 0:
+                continue
+            labels = lst.labels[: lst.size]
+            keys = keys_for(lst.vectors[: lst.size], q, self._metric, lst.sq_norms[: lst.size])
+            mask = allowed_rows(allowed, labels)
+            if mask is not None:
+                labels, keys = labels[mask], keys[mask]
+                allowed_seen += labels.shape[0]
+            keys_parts.append(keys)
+            label_parts.append(labels)
+        strategy = self._strategy(exact, allowed, probed, nprobe)
+        if not keys_parts:
+            return Hits.empty(strategy)
+        keys = np.concatenate(keys_parts)
+        labels = np.concatenate(label_parts)
+        best = top_k(keys, k)
+        hits = Hits(labels[best], to_scores(keys[best], q, self._metric), strategy)
+        hits.extra["lists_probed"] = float(probed)
+        return hits
+
+    def _probe_width(self, params: SearchParams | None) -> int:
+        if params is None or params.nprobe is None:
+            return self.nprobe
+        return max(1, min(params.nprobe, self.nlist))
+
+    def _ranked_lists(self, q: Vector) -> NDArray[np.intp]:
+        if self.nlist == 1:
+            return np.zeros(1, dtype=np.intp)
+        keys = keys_for(self._centroids, q, self._metric, self._centroid_norms)
+        return np.argsort(-keys, kind="stable")
+
+    def _strategy(self, exact: bool, allowed: Mask | None, probed: int, nprobe: int) -> str:
+        if exact or not self._trained or probed >= self.nlist:
+            return "scan" if allowed is None else "filtered-scan"
+        if allowed is None:
+            return "ivf"
+        return "ivf-filtered" if probed <= nprobe else "ivf-filtered-widened"
+
+    def items(self) -> tuple[Labels, Matrix]:
+        """Copies of the live labels and their stored (prepared) vectors, list by list."""
+        live = [lst for lst in self._lists if lst.size]
+        if not live:
+            return np.empty(0, np.int64), np.empty((0, self._dimension), np.float32)
+        labels = np.concatenate([lst.labels[: lst.size] for lst in live])
+        vectors = np.concatenate([lst.vectors[: lst.size] for lst in live])
+        return labels, vectors
+
+    def nbytes(self) -> int:
+        lists = sum(lst.nbytes for lst in self._lists)
+        maps = self._list_of.nbytes + self._row_of.nbytes
+        return int(lists + maps + self._centroids.nbytes + self._centroid_norms.nbytes)
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def to_state(self) -> StateArrays:
+        """Arrays that ``from_state`` turns back into an identical index (lists in order)."""
+        labels, vectors = self.items()
+        sizes = np.array([lst.size for lst in self._lists], dtype=np.int64)
+        return {
+            "kind": np.array(IndexType.IVF.value),
+            "metric": np.array(self._metric.value),
+            "dimension": np.array(self._dimension, dtype=np.int64),
+            "nlist_param": np.array(self._params.nlist or 0, dtype=np.int64),
+            "nprobe_param": np.array(self._params.nprobe or 0, dtype=np.int64),
+            "trained": np.array(self._trained),
+            "trained_size": np.array(self._trained_size, dtype=np.int64),
+            "centroids": self._centroids.copy(),
+            "list_sizes": sizes,
+            "labels": labels,
+            "vectors": vectors,
+        }
+
+    @classmethod
+    def from_state(cls, state: StateArrays) -> Self:
+        """The index saved by ``to_state``; raises ``ValueError`` on inconsistent arrays."""
+        if str(state["kind"]) != IndexType.IVF.value:
+            raise ValueError("not an IVF index state")
+        params = IvfParams(
+            nlist=int(state["nlist_param"]) or None, nprobe=int(state["nprobe_param"]) or None
+        )
+        dimension = int(state["dimension"])
+        index = cls(dimension, Metric(str(state["metric"])), params)
+        centroids = np.ascontiguousarray(state["centroids"], dtype=np.float32)
+        sizes = np.asarray(state["list_sizes"], dtype=np.int64)
+        labels = np.asarray(state["labels"], dtype=np.int64)
+        vectors = np.ascontiguousarray(state["vectors"], dtype=np.float32)
+        consistent = (
+            centroids.ndim == 2
+            and centroids.shape[1] == dimension
+            and sizes.shape[0] == centroids.shape[0]
+            and int(sizes.sum()) == labels.shape[0] == vectors.shape[0]
+            and vectors.shape[1] == dimension
+        )
+        if not consistent:
+            raise ValueError("IVF state arrays do not agree with each other")
+        index._centroids = centroids
+        index._centroid_norms = squared_norms(centroids)
+        index._trained = bool(state["trained"])
+        index._trained_size = int(state["trained_size"])
+        index._lists = [_List.empty(dimension, int(size)) for size in sizes.tolist()]
+        if labels.shape[0]:
+            index._ensure_label_space(int(labels.max()) + 1)
+        norms = squared_norms(vectors)
+        start = 0
+        for list_id, size in enumerate(sizes.tolist()):
+            part = slice(start, start + size)
+            index._lists[list_id].append(labels[part], vectors[part], norms[part])
+            index._list_of[labels[part]] = list_id
+            index._row_of[labels[part]] = np.arange(size)
+            start += size
+        index._size = labels.shape[0]
+        return index
+
+    def _ensure_label_space(self, needed: int) -> None:
+        current = self._list_of.shape[0]
+        if needed <= current:
+            return
+        size = max(needed, int(current * _GROWTH), _MIN_LABEL_SPACE)
+        list_of = np.full(size, -1, dtype=np.int32)
+        list_of[:current] = self._list_of
+        row_of = np.zeros(size, dtype=np.int64)
+        row_of[:current] = self._row_of
+        self._list_of, self._row_of = list_of, row_of
+
+
+def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
+    """Deduplicate ``labels`` keeping each one's last vector."""
+    uniq, first_in_reversed = np.unique(labels[::-1], return_index=True)
+    if uniq.shape[0] == labels.shape[0]:
+        return labels, vectors
+    return uniq, vectors[labels.shape[0] - 1 - first_in_reversed]
