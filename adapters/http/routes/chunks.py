@@ -1,0 +1,89 @@
+"""/v1/libraries/{library_id}/chunks"""
+
+from typing import Annotated
+
+from dependency_injector.wiring import inject
+from fastapi import APIRouter, Query, Response, status
+
+from adapters.http.deps import Chunks, Cursor, PageSize
+from adapters.http.schemas import (
+    ChunkBatchIn,
+    ChunkBatchOut,
+    ChunkBody,
+    ChunkIn,
+    ChunkOut,
+    ChunkUpdate,
+    Listing,
+)
+from application.dto import ChunkInput, ChunkPatch
+
+router = APIRouter(prefix="/v1/libraries/{library_id}/chunks", tags=["chunks"])
+
+
+def _input(body: ChunkIn) -> ChunkInput:
+    return ChunkInput(body.document_id, body.text, body.embedding, body.metadata, body.id)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChunkOut)
+@inject
+def create_chunk(library_id: str, body: ChunkIn, chunks: Chunks) -> ChunkOut:
+    return ChunkOut.of(chunks.create(library_id, _input(body)))
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=ChunkBatchOut)
+@inject
+def write_chunk_batch(library_id: str, body: ChunkBatchIn, chunks: Chunks) -> ChunkBatchOut:
+    written = chunks.write_batch(library_id, [_input(c) for c in body.chunks], body.mode)
+    return ChunkBatchOut(items=[ChunkOut.of(c, with_embedding=False) for c in written])
+
+
+@router.get("", response_model=Listing[ChunkOut])
+@inject
+def list_chunks(
+    library_id: str,
+    chunks: Chunks,
+    document_id: Annotated[str | None, Query(max_length=128)] = None,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
+    include_embedding: bool = False,
+) -> Listing[ChunkOut]:
+    page = chunks.list(library_id, limit, cursor, document_id)
+    return Listing(
+        items=[ChunkOut.of(c, with_embedding=include_embedding) for c in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{chunk_id}", response_model=ChunkOut)
+@inject
+def get_chunk(library_id: str, chunk_id: str, chunks: Chunks) -> ChunkOut:
+    return ChunkOut.of(chunks.get(library_id, chunk_id))
+
+
+@router.patch("/{chunk_id}", response_model=ChunkOut)
+@inject
+def update_chunk(library_id: str, chunk_id: str, body: ChunkUpdate, chunks: Chunks) -> ChunkOut:
+    patch = ChunkPatch(text=body.text, embedding=body.embedding, metadata=body.metadata)
+    return ChunkOut.of(chunks.patch(library_id, chunk_id, patch))
+
+
+@router.put(
+    "/{chunk_id}",
+    response_model=ChunkOut,
+    responses={201: {"model": ChunkOut, "description": "Created"}},
+)
+@inject
+def put_chunk(
+    library_id: str, chunk_id: str, body: ChunkBody, response: Response, chunks: Chunks
+) -> ChunkOut:
+    item = ChunkInput(body.document_id, body.text, body.embedding, body.metadata, chunk_id)
+    chunk, created = chunks.put(library_id, chunk_id, item)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return ChunkOut.of(chunk)
+
+
+@router.delete("/{chunk_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@inject
+def delete_chunk(library_id: str, chunk_id: str, chunks: Chunks) -> Response:
+    chunks.delete(library_id, chunk_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

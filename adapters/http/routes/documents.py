@@ -1,0 +1,48 @@
+"""/v1/libraries/{library_id}/documents"""
+
+from dependency_injector.wiring import inject
+from fastapi import APIRouter, Response, status
+
+from adapters.http.deps import Cursor, Documents, PageSize
+from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
+from application.dto import ChunkInput
+
+router = APIRouter(prefix="/v1/libraries/{library_id}/documents", tags=["documents"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
+@inject
+def create_document(library_id: str, body: DocumentCreate, documents: Documents) -> DocumentOut:
+    chunks = [ChunkInput("", c.text, c.embedding, c.metadata, c.id) for c in body.chunks]
+    info = documents.create(library_id, metadata=body.metadata, chunks=chunks, document_id=body.id)
+    return DocumentOut.of(info)
+
+
+@router.get("", response_model=Listing[DocumentOut])
+@inject
+def list_documents(
+    library_id: str, documents: Documents, limit: PageSize = 100, cursor: Cursor = None
+) -> Listing[DocumentOut]:
+    page = documents.list(library_id, limit, cursor)
+    return Listing(items=[DocumentOut.of(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+@inject
+def get_document(library_id: str, document_id: str, documents: Documents) -> DocumentOut:
+    return DocumentOut.of(documents.get(library_id, document_id))
+
+
+@router.patch("/{document_id}", response_model=DocumentOut)
+@inject
+def update_document(
+    library_id: str, document_id: str, body: DocumentUpdate, documents: Documents
+) -> DocumentOut:
+    return DocumentOut.of(documents.update(library_id, document_id, body.metadata))
+
+
+@router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@inject
+def delete_document(library_id: str, document_id: str, documents: Documents) -> Response:
+    documents.delete(library_id, document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,58 @@
+"""/v1/libraries"""
+
+from dependency_injector.wiring import inject
+from fastapi import APIRouter, Response, status
+
+from adapters.http.deps import Cursor, Libraries, PageSize
+from adapters.http.schemas import LibraryCreate, LibraryOut, LibraryUpdate, Listing
+from application.dto import LibraryPatch, NewLibrary
+
+router = APIRouter(prefix="/v1/libraries", tags=["libraries"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=LibraryOut)
+@inject
+def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
+    index = body.index
+    info = libraries.create(
+        NewLibrary(
+            name=body.name,
+            dimension=body.dimension,
+            metric=body.metric.value,
+            description=body.description,
+            metadata=body.metadata,
+            index_type=index.type.value if index else "flat",
+            index_params=index.params if index else None,
+            id=body.id,
+        )
+    )
+    return LibraryOut.of(info)
+
+
+@router.get("", response_model=Listing[LibraryOut])
+@inject
+def list_libraries(
+    libraries: Libraries, limit: PageSize = 100, cursor: Cursor = None
+) -> Listing[LibraryOut]:
+    page = libraries.list(limit, cursor)
+    return Listing(items=[LibraryOut.of(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{library_id}", response_model=LibraryOut)
+@inject
+def get_library(library_id: str, libraries: Libraries) -> LibraryOut:
+    return LibraryOut.of(libraries.get(library_id))
+
+
+@router.patch("/{library_id}", response_model=LibraryOut)
+@inject
+def update_library(library_id: str, body: LibraryUpdate, libraries: Libraries) -> LibraryOut:
+    patch = LibraryPatch(name=body.name, description=body.description, metadata=body.metadata)
+    return LibraryOut.of(libraries.update(library_id, patch))
+
+
+@router.delete("/{library_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@inject
+def delete_library(library_id: str, libraries: Libraries) -> Response:
+    libraries.delete(library_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,43 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapters.http.metrics import HttpMetrics
+from adapters.http.problems import problem_response
+from adapters.http.schemas import Health, Problem
+
+router = APIRouter(tags=["operations"])
+
+ReadinessCheck = Callable[[], str | None]
+"""Returns None when the node is ready to serve, else the reason it is not."""
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="alive")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Problem, "description": "Not ready"}},
+)
+@inject
+def readyz(
+    check: Annotated[ReadinessCheck, Depends(Provide["readiness"])],
+) -> Health | Response:
+    reason = check()
+    if reason is not None:
+        return problem_response(status.HTTP_503_SERVICE_UNAVAILABLE, "Not ready", reason)
+    return Health(status="ready")
+
+
+@router.get("/metrics", response_class=Response)
+@inject
+def metrics(http_metrics: Annotated[HttpMetrics, Depends(Provide["http_metrics"])]) -> Response:
+    return Response(generate_latest(http_metrics.registry), media_type=CONTENT_TYPE_LATEST)

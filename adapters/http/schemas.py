@@ -1,0 +1,275 @@
+"""Request and response bodies of the REST API, kept apart from the domain entities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from application.dto import DocumentInfo, LibraryInfo, SearchHit
+from domain.models import Chunk, IndexStatus, IndexType, Metric
+
+T = TypeVar("T")
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
+]
+Scalar = Annotated[str, Field(max_length=100_000)] | bool | int | float
+MetadataIn = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=256)], Scalar | list[Scalar] | None
+]
+Embedding = list[float]
+
+
+def _absent(value: object) -> bool:
+    """Optional output fields are left out of the JSON rather than sent as null."""
+    return value is None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# Requests
+
+
+class IndexIn(_In):
+    type: IndexType = IndexType.FLAT
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LibraryCreate(_In):
+    id: Id | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    dimension: int = Field(ge=1, description="Length of every embedding in the library.")
+    metric: Metric = Metric.COSINE
+    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    metadata: MetadataIn = Field(default_factory=dict)
+    index: IndexIn | None = None
+
+
+class LibraryUpdate(_In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    metadata: MetadataIn | None = None
+
+
+class ChunkBody(_In):
+    """A chunk without its id: the body of PUT, where the id is in the path."""
+
+    document_id: Id
+    text: str
+    embedding: Embedding
+    metadata: MetadataIn = Field(default_factory=dict)
+
+
+class ChunkIn(ChunkBody):
+    id: Id | None = None
+
+
+class DocumentChunkIn(_In):
+    id: Id | None = None
+    text: str
+    embedding: Embedding
+    metadata: MetadataIn = Field(default_factory=dict)
+
+
+class DocumentCreate(_In):
+    id: Id | None = None
+    metadata: MetadataIn = Field(default_factory=dict)
+    chunks: list[DocumentChunkIn] = Field(default_factory=list)
+
+
+class DocumentUpdate(_In):
+    metadata: MetadataIn
+
+
+class ChunkBatchIn(_In):
+    chunks: list[ChunkIn]
+    mode: Literal["insert", "upsert"] = "insert"
+
+
+class ChunkUpdate(_In):
+    text: str | None = None
+    embedding: Embedding | None = None
+    metadata: MetadataIn | None = None
+
+
+class SearchParamsIn(_In):
+    ef: int | None = Field(default=None, ge=1, le=4096)
+    nprobe: int | None = Field(default=None, ge=1, le=65_536)
+
+
+Includable = Literal["text", "metadata", "embedding"]
+
+
+class SearchIn(_In):
+    vector: Embedding
+    k: int = Field(default=10, ge=1)
+    filter: dict[str, Any] | None = None
+    include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
+    params: SearchParamsIn = Field(default_factory=SearchParamsIn)
+    exact: bool = False
+
+
+# Responses
+
+
+class IndexStatusOut(_Out):
+    type: IndexType
+    params: dict[str, Any]
+    state: Literal["building", "ready"]
+    progress: float
+    vector_count: int
+    built_at: datetime | None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, status: IndexStatus) -> IndexStatusOut:
+        return cls(
+            type=status.spec.type,
+            params=status.spec.params_dict(),
+            state=status.state.value,
+            progress=status.progress,
+            vector_count=status.vector_count,
+            built_at=status.built_at,
+            error=status.error,
+        )
+
+
+class LibraryOut(_Out):
+    id: str
+    name: str
+    description: str
+    metadata: dict[str, Any]
+    dimension: int
+    metric: Metric
+    index: IndexStatusOut
+    document_count: int
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, info: LibraryInfo) -> LibraryOut:
+        library = info.library
+        return cls(
+            id=library.id,
+            name=library.name,
+            description=library.description,
+            metadata=library.metadata,
+            dimension=library.dimension,
+            metric=library.metric,
+            index=IndexStatusOut.of(info.index),
+            document_count=info.document_count,
+            chunk_count=info.chunk_count,
+            created_at=library.created_at,
+            updated_at=library.updated_at,
+        )
+
+
+class DocumentOut(_Out):
+    id: str
+    library_id: str
+    metadata: dict[str, Any]
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, info: DocumentInfo) -> DocumentOut:
+        d = info.document
+        return cls(
+            id=d.id,
+            library_id=d.library_id,
+            metadata=d.metadata,
+            chunk_count=info.chunk_count,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class ChunkOut(_Out):
+    id: str
+    library_id: str
+    document_id: str
+    text: str
+    embedding: list[float] | None = Field(default=None, exclude_if=_absent)
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, chunk: Chunk, *, with_embedding: bool = True) -> ChunkOut:
+        return cls(
+            id=chunk.id,
+            library_id=chunk.library_id,
+            document_id=chunk.document_id,
+            text=chunk.text,
+            embedding=chunk.embedding.tolist() if with_embedding else None,
+            metadata=chunk.metadata,
+            created_at=chunk.created_at,
+            updated_at=chunk.updated_at,
+        )
+
+
+class Listing(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= to get the next page; null on the last page."
+    )
+
+
+class ChunkBatchOut(BaseModel):
+    items: list[ChunkOut]
+
+
+class SearchResultOut(BaseModel):
+    chunk_id: str
+    document_id: str
+    score: float = Field(description="Similarity for cosine and dot; distance for l2.")
+    text: str | None = Field(default=None, exclude_if=_absent)
+    metadata: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    embedding: list[float] | None = Field(default=None, exclude_if=_absent)
+
+    @classmethod
+    def of(cls, hit: SearchHit, include: frozenset[str]) -> SearchResultOut:
+        chunk = hit.chunk
+        return cls(
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            score=hit.score,
+            text=chunk.text if chunk is not None and "text" in include else None,
+            metadata=chunk.metadata if chunk is not None and "metadata" in include else None,
+            embedding=(
+                chunk.embedding.tolist() if chunk is not None and "embedding" in include else None
+            ),
+        )
+
+
+class SearchOut(BaseModel):
+    results: list[SearchResultOut]
+    index: str = Field(description="The index type that answered.")
+    strategy: str = Field(description="How the index searched (scan, hnsw, filtered-scan...).")
+    took_ms: float
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,64 @@
+"""The application factory: settings in, a wired FastAPI app out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
+from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
+from adapters.http.problems import install_problem_handlers
+from adapters.http.routes import chunks, documents, libraries, ops, search
+from bootstrap.container import Container
+from bootstrap.settings import Settings
+
+log = logging.getLogger("stacksdb")
+
+ROUTE_MODULES = (libraries, documents, chunks, search, ops)
+
+DESCRIPTION = """
+A vector database for retrieval: libraries of documents made of chunks (text, embedding,
+metadata), searched by k-nearest neighbours with Flat, IVF or HNSW indexes.
+Every error is an RFC 9457 `application/problem+json` body.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    container = Container(settings=settings)
+    container.wire(modules=list(ROUTE_MODULES))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        live = container.live()
+        await asyncio.to_thread(live.load, container.uow_factory())
+        log.info("serving %d libraries", len(live))
+        yield
+        container.storage().close()
+
+    app = FastAPI(
+        title="StacksDB",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    install_problem_handlers(app)
+    for module in ROUTE_MODULES:
+        app.include_router(module.router)
+
+    metrics = container.http_metrics()
+    live = container.live()
+    metrics.add_collector(
+        LibraryVectorsCollector(lambda: [(lib.id, len(lib.index)) for lib in live])
+    )
+    # Added inner to outer: the size limit runs after the key check; metrics see everything.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(ApiKeyAuth, api_key=settings.api_key)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,50 @@
+"""The ``stacksdb`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from bootstrap.app import create_app
+from bootstrap.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stacksdb", description="StacksDB vector database")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start a node (flags override STACKSDB_* variables)")
+    serve.add_argument("--host", help="address to listen on (STACKSDB_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (STACKSDB_PORT, default 8000)")
+    serve.add_argument(
+        "--data-dir", help="where the store lives (STACKSDB_DATA_DIR, default ./data)"
+    )
+    serve.add_argument("--storage", choices=["sqlite", "memory"], help="STACKSDB_STORAGE")
+    serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (STACKSDB_API_KEY)")
+    serve.add_argument("--log-level", help="STACKSDB_LOG_LEVEL, default info")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        key: value for key, value in vars(args).items() if key != "command" and value is not None
+    }
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Configuration: every setting is a ``stacksdb serve`` flag and a STACKSDB_* variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.limits import Limits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STACKSDB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    storage: str = Field(default="sqlite", pattern="^(sqlite|memory)$")
+    api_key: str | None = None
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_k: int = Field(default=1_000, ge=1)
+    max_batch: int = Field(default=10_000, ge=1)
+    max_dimension: int = Field(default=4_096, ge=1)
+    max_text_length: int = Field(default=100_000, ge=1)
+    max_metadata_bytes: int = Field(default=16_384, ge=64)
+    max_filter_depth: int = Field(default=10, ge=1)
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_k=self.max_k,
+            max_batch=self.max_batch,
+            max_dimension=self.max_dimension,
+            max_text_length=self.max_text_length,
+            max_metadata_bytes=self.max_metadata_bytes,
+            max_filter_depth=self.max_filter_depth,
+        )
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "stacksdb.sqlite3"
