@@ -83,7 +83,7 @@ class ChunkService:
 
     def get(self, library_id: str, chunk_id: str) -> Chunk:
         self._live.get(library_id)
-        with self._uow_factory() as uow:
+        with self._uow_factory(read_only=True) as uow:
             chunk = uow.chunks.get(library_id, chunk_id)
         if chunk is None:
             raise ChunkNotFound(library_id, chunk_id)
@@ -94,7 +94,7 @@ class ChunkService:
     ) -> Page[Chunk]:
         self._writer.limits.check_page_size(limit)
         self._live.get(library_id)
-        with self._uow_factory() as uow:
+        with self._uow_factory(read_only=True) as uow:
             return uow.chunks.list(library_id, limit, cursor, document_id)
 
 

@@ -45,7 +45,7 @@ class DocumentService:
 
     def get(self, library_id: str, document_id: str) -> DocumentInfo:
         self._live.get(library_id)
-        with self._uow_factory() as uow:
+        with self._uow_factory(read_only=True) as uow:
             document = uow.documents.get(library_id, document_id)
             if document is None:
                 raise DocumentNotFound(library_id, document_id)
@@ -55,7 +55,7 @@ class DocumentService:
     def list(self, library_id: str, limit: int, cursor: str | None) -> Page[DocumentInfo]:
         self._writer.limits.check_page_size(limit)
         self._live.get(library_id)
-        with self._uow_factory() as uow:
+        with self._uow_factory(read_only=True) as uow:
             page = uow.documents.list(library_id, limit, cursor)
             counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)

@@ -55,12 +55,12 @@ class LibraryService:
         live = self._live.get(library_id)
         with live.lock.read():
             live.ensure_alive()
-            with self._uow_factory() as uow:
+            with self._uow_factory(read_only=True) as uow:
                 return self._info(uow, live)
 
     def list(self, limit: int, cursor: str | None) -> Page[LibraryInfo]:
         self._limits.check_page_size(limit)
-        with self._uow_factory() as uow:
+        with self._uow_factory(read_only=True) as uow:
             page = uow.libraries.list(limit, cursor)
             infos = []
             for library in page.items:

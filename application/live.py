@@ -196,7 +196,7 @@ class LiveLibraries:
         """Rebuild every library's in-memory state from the store (at start-up)."""
         cursor: str | None = None
         while True:
-            with uow_factory() as uow:
+            with uow_factory(read_only=True) as uow:
                 page = uow.libraries.list(100, cursor)
             for library in page.items:
                 self.add(self._load_one(uow_factory, library, batch_size))
@@ -211,7 +211,7 @@ class LiveLibraries:
         ids: list[str] = []
         documents: list[str] = []
         blocks: list[Matrix] = []
-        with uow_factory() as uow:
+        with uow_factory(read_only=True) as uow:
             for batch in uow.chunks.scan(library.id, batch_size):
                 ids.extend(c.id for c in batch)
                 documents.extend(c.document_id for c in batch)

@@ -44,7 +44,7 @@ class SearchService:
             chunk_ids = [live.labels.chunk_id(label) for label in labels]
             chunks: dict[str, Chunk] = {}
             if query.include and chunk_ids:
-                with self._uow_factory() as uow:
+                with self._uow_factory(read_only=True) as uow:
                     chunks = uow.chunks.get_many(library_id, chunk_ids)
             results = [
                 SearchHit(
