@@ -1,0 +1,118 @@
+"""The server's answers as typed, validated Pydantic models (the shapes of API.md).
+
+Every model keeps fields it does not know (``extra="allow"``), so a newer server that adds
+fields never breaks an older client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+Metric = Literal["cosine", "dot", "l2"]
+IndexType = Literal["flat", "ivf", "hnsw"]
+Include = Literal["text", "metadata", "embedding"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class IndexStatus(_Model):
+    """A library's index: ``state`` is ``building`` until a (re)build finishes; ``error``
+    says why the last build failed (the previous index keeps serving)."""
+
+    type: str
+    params: dict[str, Any]
+    state: Literal["building", "ready"]
+    progress: float
+    vector_count: int
+    built_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+class LibraryInfo(_Model):
+    """A library as the server describes it (the ``Library`` of API.md)."""
+
+    id: str
+    name: str
+    description: str
+    metadata: dict[str, Any]
+    dimension: int
+    metric: Metric
+    index: IndexStatus
+    document_count: int
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Document(_Model):
+    id: str
+    library_id: str
+    metadata: dict[str, Any]
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Chunk(_Model):
+    """A chunk; ``embedding`` is None where the server left it out (listings, batch writes)."""
+
+    id: str
+    library_id: str
+    document_id: str
+    text: str
+    embedding: list[float] | None = None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SearchResult(_Model):
+    """One hit; ``text``, ``metadata`` and ``embedding`` are set when the search asked for
+    them with ``include``. ``score`` is a similarity for cosine and dot (higher is better)
+    and a distance for l2 (lower is better)."""
+
+    chunk_id: str
+    document_id: str
+    score: float
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+
+
+class SearchResponse(_Model):
+    """The hits, best first, and which index answered."""
+
+    results: list[SearchResult]
+    index: str
+    took_ms: float
+    strategy: str | None = None
+
+
+class ChunkBatch(_Model):
+    items: list[Chunk]
+
+
+class _Listing(_Model, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back as ``cursor=`` for the next one
+    (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
