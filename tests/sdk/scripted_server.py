@@ -45,6 +45,15 @@ def problem(status: int, title: str) -> Answer:
     return Answer(status, body, {"Content-Type": "application/problem+json"})
 
 
+def _payload(body: Any) -> bytes:
+    """None is an empty body, a str is sent as it is, anything else as JSON."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
 @contextmanager
 def scripted_server(script: Script) -> Iterator[ScriptedServer]:
     seen: list[Seen] = []
@@ -64,7 +73,7 @@ def scripted_server(script: Script) -> Iterator[ScriptedServer]:
                 count = len(seen)
                 seen.append(request)
             answer = script(request, count)
-            payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+            payload = _payload(answer.body)
             self.send_response(answer.status)
             headers = {"Content-Type": "application/json", **answer.headers}
             for name, value in headers.items():
@@ -80,7 +89,7 @@ def scripted_server(script: Script) -> Iterator[ScriptedServer]:
             return
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield ScriptedServer(f"http://127.0.0.1:{httpd.server_address[1]}", seen)
