@@ -6,6 +6,8 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from adapters.http.problems import PROBLEM_JSON, problem_bytes
 
 Scope = MutableMapping[str, Any]
@@ -26,8 +28,17 @@ async def _send_problem(send: Send, status: int, title: str, detail: str, **head
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit. An HTTPException,
+    because FastAPI turns any other error met while reading a body into a 400 but lets
+    this one through to the app's handler, which answers the 413 problem."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large_detail(max_bytes))
+
+
+def _too_large_detail(max_bytes: int) -> str:
+    return f"the request body is over the limit of {max_bytes} bytes"
 
 
 class BodySizeLimit:
@@ -55,7 +66,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -75,7 +86,7 @@ class BodySizeLimit:
             send,
             413,
             "Content too large",
-            f"the request body is over the limit of {self.max_bytes} bytes",
+            _too_large_detail(self.max_bytes),
         )
 
 
