@@ -177,8 +177,16 @@ class LiveLibraries:
             self._libraries[live.id] = live
 
     def discard(self, library_id: str) -> None:
+        """Forget the library registered under ``library_id`` if it was dropped.
+
+        Callers mark the library ``dropped`` and commit its delete first; between that
+        commit and this call a new library may be created under the same id and registered
+        (creation does not wait for the old library's lock). That newer one stays.
+        """
         with self._mutex:
-            self._libraries.pop(library_id, None)
+            live = self._libraries.get(library_id)
+            if live is not None and live.dropped:
+                del self._libraries[library_id]
 
     def __contains__(self, library_id: str) -> bool:
         with self._mutex:
