@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import numpy as np
 import pytest
@@ -34,6 +35,17 @@ class SwitchableUnitOfWork(MemoryUnitOfWork):
         super().__init__(store, read_only=read_only)
         self._switch = switch
 
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        hooks, self._switch.after_next_exit = self._switch.after_next_exit, []
+        for hook in hooks:
+            hook()
+
     def commit(self) -> None:
         if self._switch.fail_commits:
             raise StoreUnavailable("commit refused by the test")
@@ -42,7 +54,11 @@ class SwitchableUnitOfWork(MemoryUnitOfWork):
 
 @dataclass
 class CommitSwitch:
+    """How the test steers the store: fail commits, or run something in the gap right after
+    the next unit of work ends (the store free again, the service not yet done)."""
+
     fail_commits: bool = False
+    after_next_exit: list[Callable[[], object]] = field(default_factory=list)
 
 
 @dataclass

@@ -270,3 +270,20 @@ def test_a_library_created_with_a_taken_id_is_a_conflict_and_changes_nothing(
         services.libraries.create(NewLibrary(name="other", dimension=DIM + 1, id=library_id))
     assert services.libraries.get(library_id).library.name == "papers"
     assert services.libraries.get(library_id).library.dimension == DIM
+
+
+def test_a_library_recreated_with_the_same_id_while_the_old_one_is_deleted_stays_live(
+    services: Services, library_id: str
+) -> None:
+    """The delete has committed but not yet left the registry when the create lands: the
+    delete must forget the library it dropped, not the new one under the same id."""
+    services.chunks.create(library_id, chunk_input("old"))
+    recreate = NewLibrary(name="reborn", dimension=DIM, id=library_id)
+    services.switch.after_next_exit.append(lambda: services.libraries.create(recreate))
+
+    services.libraries.delete(library_id)
+
+    assert services.libraries.get(library_id).library.name == "reborn"
+    services.chunks.create(library_id, chunk_input("new", seed=3))
+    hits = services.search.search(library_id, SearchQuery(vector(3))).hits
+    assert [hit.chunk_id for hit in hits] == ["new"]
