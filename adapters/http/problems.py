@@ -12,9 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.http.schemas import Problem
 from domain.errors import (
     Conflict,
     DomainError,
@@ -27,6 +29,12 @@ from domain.errors import (
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_SCHEMA = "Problem"
+
+# What a client may get from any route: a malformed body (400), a missing API key (401), a
+# body over the size limit (413), a body or parameter that fails validation (422), a store
+# that cannot take the request right now (503).
+COMMON_PROBLEMS = (400, 401, 413, 422, 503)
 
 _STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFound, status.HTTP_404_NOT_FOUND),
@@ -57,6 +65,27 @@ def problem_response(
     return JSONResponse(body, status_code=status_code, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these statuses, each an ``application/problem+json`` body.
+
+    Declaring 422 here also replaces FastAPI's default 422 (``application/json``,
+    ``HTTPValidationError``), which is not what the handlers below send.
+    """
+    content = {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}}}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        response: dict[str, Any] = {"description": _describe(code), "content": content}
+        if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        responses[code] = response
+    return responses
+
+
 def status_of(error: DomainError) -> int:
     for kind, code in _STATUS_BY_ERROR:
         if isinstance(error, kind):
@@ -65,6 +94,10 @@ def status_of(error: DomainError) -> int:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error to a problem+json answer, and put the ``Problem`` schema that
+    ``problem_responses`` refers to into the app's OpenAPI document."""
+    _document_problem_schema(app)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         code = status_of(exc)
@@ -126,6 +159,43 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
 }
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON",
+    401: "Missing or wrong API key",
+    404: "Unknown library, document or chunk",
+    409: "The id already exists",
+    413: "The body is over the size limit",
+    422: "The body or a parameter fails validation or a limit",
+    503: "The store cannot serve the request now; retry after Retry-After seconds",
+}
+
+
+def _describe(code: int) -> str:
+    return _DESCRIPTIONS.get(code) or _TITLES.get(code, "Problem")
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas[PROBLEM_SCHEMA] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def _plain_error(error: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Query, Response, status
 
 from adapters.http.deps import Chunks, Cursor, PageSize
+from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import (
     ChunkBatchIn,
     ChunkBatchOut,
@@ -17,20 +18,31 @@ from adapters.http.schemas import (
 )
 from application.dto import ChunkInput, ChunkPatch
 
-router = APIRouter(prefix="/v1/libraries/{library_id}/chunks", tags=["chunks"])
+router = APIRouter(
+    prefix="/v1/libraries/{library_id}/chunks",
+    tags=["chunks"],
+    responses=problem_responses(*COMMON_PROBLEMS, 404),
+)
+
+CONFLICT = problem_responses(409)
 
 
 def _input(body: ChunkIn) -> ChunkInput:
     return ChunkInput(body.document_id, body.text, body.embedding, body.metadata, body.id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChunkOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChunkOut, responses=CONFLICT)
 @inject
 def create_chunk(library_id: str, body: ChunkIn, chunks: Chunks) -> ChunkOut:
     return ChunkOut.of(chunks.create(library_id, _input(body)))
 
 
-@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=ChunkBatchOut)
+@router.post(
+    "/batch",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChunkBatchOut,
+    responses=CONFLICT,
+)
 @inject
 def write_chunk_batch(library_id: str, body: ChunkBatchIn, chunks: Chunks) -> ChunkBatchOut:
     written = chunks.write_batch(library_id, [_input(c) for c in body.chunks], body.mode)

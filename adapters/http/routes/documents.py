@@ -4,13 +4,23 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Documents, PageSize
+from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
 from application.dto import ChunkInput
 
-router = APIRouter(prefix="/v1/libraries/{library_id}/documents", tags=["documents"])
+router = APIRouter(
+    prefix="/v1/libraries/{library_id}/documents",
+    tags=["documents"],
+    responses=problem_responses(*COMMON_PROBLEMS, 404),
+)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DocumentOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentOut,
+    responses=problem_responses(409),
+)
 @inject
 def create_document(library_id: str, body: DocumentCreate, documents: Documents) -> DocumentOut:
     chunks = [ChunkInput("", c.text, c.embedding, c.metadata, c.id) for c in body.chunks]

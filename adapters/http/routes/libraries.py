@@ -4,13 +4,22 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Libraries, PageSize
+from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import LibraryCreate, LibraryOut, LibraryUpdate, Listing
 from application.dto import LibraryPatch, NewLibrary
 
-router = APIRouter(prefix="/v1/libraries", tags=["libraries"])
+router = APIRouter(
+    prefix="/v1/libraries", tags=["libraries"], responses=problem_responses(*COMMON_PROBLEMS)
+)
+NOT_FOUND = problem_responses(404)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=LibraryOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LibraryOut,
+    responses=problem_responses(409),
+)
 @inject
 def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
     index = body.index
@@ -38,20 +47,25 @@ def list_libraries(
     return Listing(items=[LibraryOut.of(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{library_id}", response_model=LibraryOut)
+@router.get("/{library_id}", response_model=LibraryOut, responses=NOT_FOUND)
 @inject
 def get_library(library_id: str, libraries: Libraries) -> LibraryOut:
     return LibraryOut.of(libraries.get(library_id))
 
 
-@router.patch("/{library_id}", response_model=LibraryOut)
+@router.patch("/{library_id}", response_model=LibraryOut, responses=NOT_FOUND)
 @inject
 def update_library(library_id: str, body: LibraryUpdate, libraries: Libraries) -> LibraryOut:
     patch = LibraryPatch(name=body.name, description=body.description, metadata=body.metadata)
     return LibraryOut.of(libraries.update(library_id, patch))
 
 
-@router.delete("/{library_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/{library_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=NOT_FOUND,
+)
 @inject
 def delete_library(library_id: str, libraries: Libraries) -> Response:
     libraries.delete(library_id)

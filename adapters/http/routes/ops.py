@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.http.metrics import HttpMetrics
-from adapters.http.problems import problem_response
-from adapters.http.schemas import Health, Problem
+from adapters.http.problems import problem_response, problem_responses
+from adapters.http.schemas import Health
 
 router = APIRouter(tags=["operations"])
 
@@ -25,7 +25,7 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
-    responses={503: {"model": Problem, "description": "Not ready"}},
+    responses=problem_responses(503),
 )
 @inject
 def readyz(

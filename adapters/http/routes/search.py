@@ -4,11 +4,16 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, status
 
 from adapters.http.deps import Indexes, Searches
+from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import IndexIn, IndexStatusOut, SearchIn, SearchOut, SearchResultOut
 from application.dto import SearchQuery
 from domain.index.scoring import SearchParams
 
-router = APIRouter(prefix="/v1/libraries/{library_id}", tags=["search"])
+router = APIRouter(
+    prefix="/v1/libraries/{library_id}",
+    tags=["search"],
+    responses=problem_responses(*COMMON_PROBLEMS, 404),
+)
 
 
 @router.post("/search", response_model=SearchOut)
