@@ -41,13 +41,15 @@ class LibraryService:
         )
         if request.id is not None:
             library.id = request.id
+        # Built before the commit: a library whose index cannot be made must not reach the
+        # store, where it would also stop every later start-up from loading.
+        live = LiveLibrary(library)
         with self._create_mutex:
             with self._uow_factory() as uow:
                 if request.id is not None and uow.libraries.get(request.id) is not None:
                     raise AlreadyExists("library", request.id)
                 uow.libraries.save(library)
                 uow.commit()
-            live = LiveLibrary(library)
             self._live.add(live)
         return LibraryInfo(library, live.index_status(), 0, 0)
 

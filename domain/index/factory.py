@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from domain.errors import InvalidIndexParams
 from domain.index.flat import FlatIndex
 from domain.index.scoring import Labels
 from domain.models import IndexSpec, IndexType, Matrix, Metric
@@ -20,7 +21,9 @@ def new_index(spec: IndexSpec, dimension: int, metric: Metric) -> VectorIndex:
     """An empty index of the given type."""
     if spec.type is IndexType.FLAT:
         return FlatIndex(dimension, metric)
-    raise ValueError(f"index type {spec.type.value!r} is not available")
+    raise InvalidIndexParams(
+        f"index type {spec.type.value!r} is not available on this server", location="type"
+    )
 
 
 def build_index(
