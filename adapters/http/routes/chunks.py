@@ -6,6 +6,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Query, Response, status
 
 from adapters.http.deps import Chunks, Cursor, PageSize
+from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import (
     ChunkBatchIn,
@@ -22,6 +23,7 @@ router = APIRouter(
     prefix="/v1/libraries/{library_id}/chunks",
     tags=["chunks"],
     responses=problem_responses(*COMMON_PROBLEMS, 404),
+    route_class=FastJsonRoute,  # bodies of vectors: parse them fast
 )
 
 CONFLICT = problem_responses(409)

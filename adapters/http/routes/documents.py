@@ -4,6 +4,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Documents, PageSize
+from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
 from application.dto import ChunkInput
@@ -12,6 +13,7 @@ router = APIRouter(
     prefix="/v1/libraries/{library_id}/documents",
     tags=["documents"],
     responses=problem_responses(*COMMON_PROBLEMS, 404),
+    route_class=FastJsonRoute,  # bodies of vectors: parse them fast
 )
 
 

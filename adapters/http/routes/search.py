@@ -4,6 +4,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, status
 
 from adapters.http.deps import Indexes, Searches
+from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import IndexIn, IndexStatusOut, SearchIn, SearchOut, SearchResultOut
 from application.dto import SearchQuery
@@ -13,6 +14,7 @@ router = APIRouter(
     prefix="/v1/libraries/{library_id}",
     tags=["search"],
     responses=problem_responses(*COMMON_PROBLEMS, 404),
+    route_class=FastJsonRoute,  # bodies of vectors: parse them fast
 )
 
 
