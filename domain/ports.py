@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.index.scoring import Hits, Labels, Mask, SearchParams
+from domain.index.scoring import Hits, Labels, Mask, SearchParams, StateArrays
 from domain.models import Chunk, Document, IndexSpec, Library, Matrix, Metric, Page, Vector
 
 
@@ -138,6 +138,14 @@ class VectorIndex(Protocol):
 
     def nbytes(self) -> int:
         """Memory held by the index's arrays."""
+
+    def to_state(self) -> StateArrays:
+        """A snapshot as named arrays (an .npz), restored by the class's ``from_state``."""
+
+    @classmethod
+    def from_state(cls, state: StateArrays) -> Self:
+        """The index ``to_state`` saved, identical in its search results; ``ValueError`` when
+        the arrays are not a consistent snapshot of this index type."""
 
 
 class IndexFactory(Protocol):

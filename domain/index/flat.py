@@ -7,7 +7,7 @@ the label of each row, 8 per label ever assigned for the reverse map, 4 more per
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +17,7 @@ from domain.index.scoring import (
     Labels,
     Mask,
     SearchParams,
+    StateArrays,
     allowed_rows,
     keys_for,
     prepare_query,
@@ -149,6 +150,44 @@ class FlatIndex:
             + self._sq_norms.nbytes
             + self._row_of.nbytes
         )
+
+    def to_state(self) -> StateArrays:
+        """Arrays that ``from_state`` turns back into an identical index (rows in order)."""
+        labels, vectors = self.items()
+        return {
+            "kind": np.array(IndexType.FLAT.value),
+            "metric": np.array(self._metric.value),
+            "dimension": np.array(self._dimension, dtype=np.int64),
+            "labels": labels,
+            "vectors": vectors,
+        }
+
+    @classmethod
+    def from_state(cls, state: StateArrays) -> Self:
+        """The index saved by ``to_state``; raises ``ValueError`` on inconsistent arrays."""
+        if str(state["kind"]) != IndexType.FLAT.value:
+            raise ValueError("not a flat index state")
+        dimension = int(state["dimension"])
+        labels = np.asarray(state["labels"], dtype=np.int64)
+        vectors = np.ascontiguousarray(state["vectors"], dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape != (labels.shape[0], dimension):
+            raise ValueError("flat state arrays do not agree with each other")
+        if np.unique(labels).shape[0] != labels.shape[0] or (labels < 0).any():
+            raise ValueError("flat state labels must be unique and non-negative")
+        index = cls(dimension, Metric(str(state["metric"])))
+        n = labels.shape[0]
+        if n == 0:
+            return index
+        # Stored as prepared: copied as they are, so scores come back bit for bit.
+        index._ensure_label_space(int(labels.max()) + 1)
+        index._ensure_capacity(n)
+        index._vectors[:n] = vectors
+        index._row_labels[:n] = labels
+        index._row_of[labels] = np.arange(n)
+        if index._metric is Metric.L2:
+            index._sq_norms[:n] = squared_norms(vectors)
+        index._size = n
+        return index
 
     def _ensure_capacity(self, needed: int) -> None:
         capacity = self._vectors.shape[0]
