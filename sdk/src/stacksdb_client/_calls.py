@@ -52,6 +52,8 @@ def _model(cls: type[M]) -> Callable[[httpx.Response], M]:
 
 def _page(cls: type[M]) -> Callable[[httpx.Response], Page[M]]:
     def parse(response: httpx.Response) -> Page[M]:
+        # Pydantic parametrises a generic model with a runtime class; mypy cannot follow a
+        # type variable used as a type argument at runtime.
         listing = _Listing[cls].model_validate_json(response.content)  # type: ignore[valid-type]
         return Page(items=list(listing.items), next_cursor=listing.next_cursor)
 

@@ -149,7 +149,9 @@ class Call(Generic[T]):
     idempotent: bool = False
     read: bool = False
 
-    def request(self, client: httpx.Client | httpx.AsyncClient, cluster: ClusterState) -> Any:
+    def request(
+        self, client: httpx.Client | httpx.AsyncClient, cluster: ClusterState
+    ) -> httpx.Request:
         headers = cluster.read_headers() if self.read else {}
         params = {k: v for k, v in (self.params or {}).items() if v is not None}
         return client.build_request(
