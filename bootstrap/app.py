@@ -9,16 +9,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from adapters.http.cluster_edge import ClusterEdge
 from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
 from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
-from adapters.http.routes import chunks, documents, libraries, ops, search
+from adapters.http.replication_metrics import ReplicationCollector
+from adapters.http.routes import chunks, cluster, documents, libraries, ops, search
+from bootstrap.cluster import ClusterRuntime
 from bootstrap.container import Container
 from bootstrap.settings import Settings
 
 log = logging.getLogger("stacksdb")
 
-ROUTE_MODULES = (libraries, documents, chunks, search, ops)
+ROUTE_MODULES = (libraries, documents, chunks, search, cluster, ops)
 
 DESCRIPTION = """
 A vector database for retrieval: libraries of documents made of chunks (text, embedding,
@@ -31,13 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     container = Container(settings=settings)
     container.wire(modules=list(ROUTE_MODULES))
+    replication = ClusterRuntime(container, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         live = container.live()
         await asyncio.to_thread(live.load, container.uow_factory())
         log.info("serving %d libraries", len(live))
+        await asyncio.to_thread(replication.start)
         yield
+        await asyncio.to_thread(replication.stop)
         container.storage().close()
 
     app = FastAPI(
@@ -56,8 +62,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics.add_collector(
         LibraryVectorsCollector(lambda: [(lib.id, len(lib.index)) for lib in live])
     )
-    # Added inner to outer: the size limit runs after the key check; metrics see everything.
+    metrics.add_collector(
+        ReplicationCollector(
+            container.node_state(),
+            container.log_feed(),
+            container.replica_tracker(),
+            replication.follower_lag,
+            replication.snapshots_restored,
+        )
+    )
+    # Added inner to outer: the size limit runs after the key check; metrics see everything;
+    # the cluster edge forwards writes (after the key check) and gates acknowledgements.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ClusterEdge,
+        state=container.node_state(),
+        feed=container.log_feed(),
+        tracker=container.replica_tracker(),
+        min_replicas=settings.min_replicas,
+        replica_timeout=settings.replica_timeout,
+        max_read_wait=settings.max_read_wait,
+    )
     if settings.api_key:
         app.add_middleware(ApiKeyAuth, api_key=settings.api_key)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

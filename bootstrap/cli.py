@@ -27,6 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--storage", choices=["sqlite", "memory"], help="STACKSDB_STORAGE")
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (STACKSDB_API_KEY)")
     serve.add_argument("--log-level", help="STACKSDB_LOG_LEVEL, default info")
+    cluster = serve.add_argument_group("cluster (leader-follower replication through etcd)")
+    cluster.add_argument("--cluster", help="etcd://host:port to join a cluster (STACKSDB_CLUSTER)")
+    cluster.add_argument("--node-id", help="this node's name (STACKSDB_NODE_ID, default hostname)")
+    cluster.add_argument(
+        "--advertise-url", help="URL other nodes reach this one at (STACKSDB_ADVERTISE_URL)"
+    )
+    cluster.add_argument(
+        "--min-replicas",
+        type=int,
+        help="followers that must hold a write before it is acknowledged (STACKSDB_MIN_REPLICAS)",
+    )
+    cluster.add_argument("--lease-ttl", type=int, help="leader lease in s (STACKSDB_LEASE_TTL)")
+    cluster.add_argument(
+        "--log-retention",
+        type=int,
+        help="log entries kept behind the slowest follower (STACKSDB_LOG_RETENTION)",
+    )
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dependency_injector import containers, providers
 
 from adapters.http.metrics import HttpMetrics
@@ -10,9 +12,19 @@ from application.document_service import DocumentService
 from application.index_service import IndexService
 from application.library_service import LibraryService
 from application.live import LiveLibraries
+from application.replication import (
+    ClusterService,
+    LogApplier,
+    LogFeed,
+    LogServer,
+    NodeState,
+    RecordingUnitOfWorkFactory,
+    ReplicaTracker,
+)
 from application.search_service import SearchService
 from application.writes import Writer
 from bootstrap.settings import Settings
+from bootstrap.snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
 
 
@@ -20,7 +32,15 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     storage: providers.Provider[Storage] = providers.Singleton(open_storage, settings)
-    uow_factory = providers.Callable(lambda storage: storage.uow_factory, storage)
+    # Replication (application/replication.py): the store's own units of work, and the
+    # recording ones the services use, which log every commit under the node's authority.
+    node_state = providers.Singleton(lambda s: NodeState(s.node_id, s.node_url), settings)
+    log_feed = providers.Singleton(LogFeed)
+    replica_tracker = providers.Singleton(ReplicaTracker)
+    store_uow_factory = providers.Callable(lambda storage: storage.uow_factory, storage)
+    uow_factory = providers.Singleton(
+        RecordingUnitOfWorkFactory, store_uow_factory, node_state, log_feed
+    )
     limits = providers.Singleton(lambda s: s.limits(), settings)
     live = providers.Singleton(LiveLibraries)
 
@@ -30,6 +50,19 @@ class Container(containers.DeclarativeContainer):
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer)
     search_service = providers.Singleton(SearchService, uow_factory, live, limits)
     index_service = providers.Singleton(IndexService, uow_factory, live)
+
+    log_applier = providers.Singleton(LogApplier, store_uow_factory, live, log_feed)
+    log_server = providers.Singleton(
+        LogServer, store_uow_factory, node_state, log_feed, replica_tracker
+    )
+    cluster_service = providers.Singleton(ClusterService, node_state, log_feed)
+    snapshot_source = providers.Callable(lambda s: partial(snapshot_source, s), settings)
+    # /readyz names the node's role in a cluster; a standalone node answers as it always did.
+    node_role = providers.Callable(
+        lambda s, state: (lambda: state.role.value) if s.cluster else (lambda: None),
+        settings,
+        node_state,
+    )
 
     http_metrics = providers.Singleton(HttpMetrics)
     readiness = providers.Callable(lambda storage: storage.readiness, storage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -26,6 +27,15 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=100_000, ge=1)
     max_metadata_bytes: int = Field(default=16_384, ge=64)
     max_filter_depth: int = Field(default=10, ge=1)
+    # Replication (see bootstrap/cluster.py). Without ``cluster`` the node is a standalone leader.
+    cluster: str | None = Field(default=None, pattern=r"^(etcd|http)://[^/]+$")
+    node_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)
+    advertise_url: str | None = None
+    min_replicas: int = Field(default=0, ge=0)
+    lease_ttl: int = Field(default=5, ge=2, le=60)
+    replica_timeout: float = Field(default=10.0, gt=0)
+    max_read_wait: float = Field(default=5.0, ge=0)
+    log_retention: int = Field(default=1_000, ge=0)
 
     def limits(self) -> Limits:
         return Limits(
@@ -36,6 +46,14 @@ class Settings(BaseSettings):
             max_metadata_bytes=self.max_metadata_bytes,
             max_filter_depth=self.max_filter_depth,
         )
+
+    @property
+    def node_url(self) -> str:
+        """Where other nodes reach this one."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def database_path(self) -> Path:

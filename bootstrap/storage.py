@@ -6,15 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from adapters.persistence.memory import MemoryStore, MemoryUnitOfWork
+from adapters.persistence.memory import MemoryStore
 from adapters.persistence.sqlite import SqlUnitOfWork, create_sqlite_engine
+from adapters.replication.memory_log import MemoryLog, memory_uow_factory
 from bootstrap.settings import Settings
-from domain.ports import UnitOfWorkFactory
+from domain.replication import LoggedUnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    uow_factory: UnitOfWorkFactory
+    uow_factory: LoggedUnitOfWorkFactory
     readiness: Callable[[], str | None]
     close: Callable[[], None]
 
@@ -22,7 +23,8 @@ class Storage:
 def open_storage(settings: Settings) -> Storage:
     if settings.storage == "memory":
         store = MemoryStore()
-        return Storage(partial(MemoryUnitOfWork, store), lambda: None, lambda: None)
+        memory_uow = memory_uow_factory(store, MemoryLog())
+        return Storage(memory_uow, lambda: None, lambda: None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_sqlite_engine(settings.database_path)
 

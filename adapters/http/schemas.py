@@ -273,3 +273,6 @@ class Problem(BaseModel):
 
 class Health(BaseModel):
     status: str
+    role: str | None = Field(
+        default=None, exclude_if=_absent, description="leader, follower or candidate (readyz)"
+    )

@@ -30,11 +30,12 @@ def healthz() -> Health:
 @inject
 def readyz(
     check: Annotated[ReadinessCheck, Depends(Provide["readiness"])],
+    role: Annotated[Callable[[], str | None], Depends(Provide["node_role"])],
 ) -> Health | Response:
     reason = check()
     if reason is not None:
         return problem_response(status.HTTP_503_SERVICE_UNAVAILABLE, "Not ready", reason)
-    return Health(status="ready")
+    return Health(status="ready", role=role())
 
 
 @router.get("/metrics", response_class=Response)

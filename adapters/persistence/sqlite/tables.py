@@ -102,3 +102,17 @@ chunks = Table(
     # Serves listing and scanning a library's chunks in seq order.
     Index("ix_chunks_library_seq", "library_id", "seq", unique=True),
 )
+
+# The replication log (domain.replication): one row per committed write, appended in the
+# write's own transaction. Where it ends survives compaction in ``sequences`` (the rows
+# named by LOG_LAST_INDEX and LOG_LAST_TERM).
+replication_log = Table(
+    "replication_log",
+    schema,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("term", BigInteger, nullable=False),
+    Column("ops_json", Text, nullable=False),
+)
+
+LOG_LAST_INDEX = "log.last_index"
+LOG_LAST_TERM = "log.last_term"

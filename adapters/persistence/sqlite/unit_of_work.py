@@ -15,6 +15,7 @@ from adapters.persistence.sqlite.engine import (
     is_stacksdb_engine,
     write_lock_for,
 )
+from adapters.persistence.sqlite.log import SqlLogRepository
 from adapters.persistence.sqlite.repositories import (
     SqlChunkRepository,
     SqlDocumentRepository,
@@ -23,6 +24,7 @@ from adapters.persistence.sqlite.repositories import (
 from adapters.persistence.sqlite.transaction import SqlTransaction, translated_errors
 from domain.errors import StoreUnavailable
 from domain.ports import ChunkRepository, DocumentRepository, LibraryRepository
+from domain.replication import LogRepository
 
 
 class SqlUnitOfWork:
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
     libraries: LibraryRepository
     documents: DocumentRepository
     chunks: ChunkRepository
+    log: LogRepository
 
     def __init__(
         self,
@@ -76,6 +79,8 @@ class SqlUnitOfWork:
         self.libraries = SqlLibraryRepository(self._tx)
         self.documents = SqlDocumentRepository(self._tx)
         self.chunks = SqlChunkRepository(self._tx)
+        # The replication log, in the same transaction as the data (domain.replication).
+        self.log = SqlLogRepository(self._tx)
 
     def __enter__(self) -> Self:
         if self._tx.connection is not None:
