@@ -46,8 +46,14 @@ class ClusterNodes:
     def alive(self) -> list[ServerProcess]:
         return [n for n in self.nodes.values() if n.process and n.process.poll() is None]
 
-    def leader(self, timeout: float = 15.0, among: list[ServerProcess] | None = None) -> str:
-        """The node id every live node (or ``among``) agrees leads, once they agree."""
+    def leader(
+        self,
+        timeout: float = 15.0,
+        among: list[ServerProcess] | None = None,
+        other_than: str | None = None,
+    ) -> str:
+        """The node id every live node (or ``among``) agrees leads, once they agree (on a
+        node other than ``other_than``, when given)."""
         deadline = time.monotonic() + timeout
         last: set[str | None] = set()
         while time.monotonic() < deadline:
@@ -60,7 +66,7 @@ class ClusterNodes:
                     continue
                 views.add(None if leader is None else leader["node_id"])
             last = views
-            if len(views) == 1 and None not in views:
+            if len(views) == 1 and None not in views and other_than not in views:
                 (leader_id,) = views
                 assert leader_id is not None
                 return leader_id
