@@ -20,7 +20,9 @@ Scalar = Annotated[str, Field(max_length=100_000)] | bool | int | float
 MetadataIn = dict[
     Annotated[str, StringConstraints(min_length=1, max_length=256)], Scalar | list[Scalar] | None
 ]
-Embedding = list[float]
+# Strict: JSON numbers only. Lax floats would take ``true``/``false`` as 1.0/0.0, a body the
+# schema (``number``) rejects.
+Embedding = list[Annotated[float, Field(strict=True)]]
 
 
 def _absent(value: object) -> bool:
