@@ -175,6 +175,12 @@ def _describe(code: int) -> str:
     return _DESCRIPTIONS.get(code) or _TITLES.get(code, "Problem")
 
 
+def _schema_ref(response: dict[str, Any]) -> str:
+    """The ``$ref`` of a response's application/json schema, or ""."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", ""))
+
+
 def _document_problem_schema(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -192,6 +198,17 @@ def _document_problem_schema(app: FastAPI) -> None:
         schemas[PROBLEM_SCHEMA] = Problem.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
+        # A route that declares no 422 gets FastAPI's default (application/json,
+        # HTTPValidationError), and one declared with ``"model": Problem`` is filed under
+        # application/json; what the handlers send in both cases is problem+json.
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code == "422" and _schema_ref(response).endswith("/HTTPValidationError"):
+                        operation["responses"][code] = problem_responses(422)[422]
+                    elif _schema_ref(response).endswith(f"/{PROBLEM_SCHEMA}"):
+                        content = response["content"]
+                        content[PROBLEM_JSON] = content.pop("application/json")
         app.openapi_schema = document
         return document
 
