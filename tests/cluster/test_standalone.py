@@ -1,0 +1,29 @@
+"""Without --cluster a node is a standalone leader: its writes are logged and say where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import running_server
+
+
+def test_a_standalone_node_leads_and_numbers_its_writes(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data") as node, httpx.Client(base_url=node.url) as http:
+        created = http.post("/v1/libraries", json={"id": "s", "name": "s", "dimension": 2})
+        chunk = http.put(
+            "/v1/libraries/s/chunks/c", json={"document_id": "d", "text": "t", "embedding": [1, 0]}
+        )
+        failed = http.post("/v1/libraries", json={"id": "s", "name": "again", "dimension": 2})
+        status = http.get("/v1/cluster").json()
+        node.kill()
+        node.start()
+        after_restart = http.delete("/v1/libraries/s/chunks/c")
+    assert created.headers["x-stacksdb-index"] == "1"
+    assert chunk.headers["x-stacksdb-index"] == "2"
+    assert failed.status_code == 409 and "x-stacksdb-index" not in failed.headers
+    assert after_restart.headers["x-stacksdb-index"] == "3"  # the log survives a crash
+    assert status["role"] == "leader" and status["applied_index"] == 2
+    assert status["leader"]["node_id"] == status["node_id"]
+    assert [n["node_id"] for n in status["nodes"]] == [status["node_id"]]
