@@ -6,11 +6,15 @@ from collections.abc import Sequence
 
 from application.dto import ChunkInput, ChunkPatch
 from application.live import LiveLibraries
+from application.pagination import filtered_page
 from application.writes import WriteContext, Writer
 from domain.errors import ChunkNotFound
+from domain.filters import parse_filter
 from domain.models import Chunk, Page, WriteMode, utc_now
 from domain.ports import UnitOfWorkFactory
 from domain.vectors import as_vector
+
+LISTING_SCAN_BUDGET = 10_000
 
 
 class ChunkService:
@@ -90,12 +94,38 @@ class ChunkService:
         return chunk
 
     def list(
-        self, library_id: str, limit: int, cursor: str | None, document_id: str | None = None
+        self,
+        library_id: str,
+        limit: int,
+        cursor: str | None,
+        document_id: str | None = None,
+        filter_: object | None = None,
     ) -> Page[Chunk]:
-        self._writer.limits.check_page_size(limit)
-        self._live.get(library_id)
-        with self._uow_factory(read_only=True) as uow:
-            return uow.chunks.list(library_id, limit, cursor, document_id)
+        """Chunks in insertion order, optionally of one document and matching a filter
+        (see ``filtered_page`` for how a filtered page may come back short)."""
+        limits = self._writer.limits
+        limits.check_page_size(limit)
+        live = self._live.get(library_id)
+        if filter_ is None:
+            with self._uow_factory(read_only=True) as uow:
+                return uow.chunks.list(library_id, limit, cursor, document_id)
+        parsed = parse_filter(filter_, max_depth=limits.max_filter_depth)
+        # Under the read lock the store and the metadata columns agree row for row.
+        with live.lock.read(), self._uow_factory(read_only=True) as uow:
+            live.ensure_alive()
+            allowed = live.allowed(parsed)
+
+            def keep(chunk: Chunk) -> bool:
+                label = live.labels.label(chunk.id)
+                return label is not None and bool(allowed[label])
+
+            return filtered_page(
+                lambda size, after: uow.chunks.list(library_id, size, after, document_id),
+                keep,
+                limit,
+                cursor,
+                scan_budget=max(10 * limit, LISTING_SCAN_BUDGET),
+            )
 
 
 def _saved(ctx: WriteContext, chunks: list[Chunk], mode: WriteMode) -> list[Chunk]:

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from application.dto import ChunkInput, DocumentInfo
 from application.live import LiveLibraries
+from application.pagination import filtered_page
 from application.writes import WriteContext, Writer
 from domain.errors import AlreadyExists, DocumentNotFound
+from domain.filters import ChunkFields, matches, parse_filter
 from domain.models import Document, Metadata, Page, new_id, utc_now
 from domain.ports import UnitOfWorkFactory
 
@@ -37,7 +39,7 @@ class DocumentService:
         def change(ctx: WriteContext) -> DocumentInfo:
             if ctx.uow.documents.get(library_id, document.id) is not None:
                 raise AlreadyExists("document", document.id)
-            ctx.uow.documents.save(document)
+            ctx.save_document(document)
             ctx.save_chunks(entities, "insert")
             return DocumentInfo(document, len(entities))
 
@@ -52,11 +54,28 @@ class DocumentService:
             counts = uow.documents.chunk_counts(library_id, [document_id])
         return DocumentInfo(document, counts.get(document_id, 0))
 
-    def list(self, library_id: str, limit: int, cursor: str | None) -> Page[DocumentInfo]:
-        self._writer.limits.check_page_size(limit)
+    def list(
+        self, library_id: str, limit: int, cursor: str | None, filter_: object | None = None
+    ) -> Page[DocumentInfo]:
+        """Documents in creation order, optionally those whose metadata (or ``id``,
+        ``created_at``, ``updated_at``) match a filter."""
+        limits = self._writer.limits
+        limits.check_page_size(limit)
         self._live.get(library_id)
+        parsed = (
+            None if filter_ is None else parse_filter(filter_, max_depth=limits.max_filter_depth)
+        )
         with self._uow_factory(read_only=True) as uow:
-            page = uow.documents.list(library_id, limit, cursor)
+            if parsed is None:
+                page = uow.documents.list(library_id, limit, cursor)
+            else:
+                page = filtered_page(
+                    lambda size, after: uow.documents.list(library_id, size, after),
+                    lambda document: matches(parsed, _fields_of(document)),
+                    limit,
+                    cursor,
+                    scan_budget=max(10 * limit, 10_000),
+                )
             counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)
 
@@ -69,8 +88,7 @@ class DocumentService:
                 raise DocumentNotFound(library_id, document_id)
             document.metadata = dict(metadata)
             document.updated_at = utc_now()
-            ctx.uow.documents.save(document)
-            ctx.changed_documents.append(document)
+            ctx.save_document(document)
             counts = ctx.uow.documents.chunk_counts(library_id, [document_id])
             return DocumentInfo(document, counts.get(document_id, 0))
 
@@ -83,3 +101,16 @@ class DocumentService:
             ctx.delete_document(document_id)
 
         self._writer.run(library_id, change)
+
+
+def _fields_of(document: Document) -> ChunkFields:
+    """A document seen through the filter language: its metadata answers both plain and
+    ``document.`` keys; ``id``/``document_id`` are its id."""
+    return ChunkFields(
+        id=document.id,
+        document_id=document.id,
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+        metadata=document.metadata,
+        document_metadata=document.metadata,
+    )

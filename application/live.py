@@ -19,11 +19,14 @@ import numpy as np
 
 from application.locks import ReadWriteLock
 from domain.errors import LibraryNotFound
+from domain.filters import Filter
 from domain.index.factory import build_index, new_index
-from domain.index.scoring import Labels
+from domain.index.scoring import Labels, Mask
 from domain.labels import LabelMap
+from domain.metadata_index import MetadataIndex
 from domain.models import (
     Chunk,
+    Document,
     IndexSpec,
     IndexState,
     IndexStatus,
@@ -54,6 +57,7 @@ class LiveLibrary:
         self.library = library
         self.lock = ReadWriteLock()
         self.labels = LabelMap()
+        self.metadata = MetadataIndex()
         self.index: VectorIndex = new_index(library.index, library.dimension, library.metric)
         self.dropped = False
         self.built_at: datetime | None = utc_now()
@@ -79,6 +83,7 @@ class LiveLibrary:
         labels = self.labels.assign([c.id for c in chunks], [c.document_id for c in chunks])
         vectors = np.stack([c.embedding for c in chunks]).astype(np.float32, copy=False)
         self.index.add(labels, vectors)
+        self.metadata.upsert_many(labels, chunks)
         self._journal(labels, vectors)
 
     def remove(self, chunk_ids: Sequence[str]) -> None:
@@ -86,7 +91,22 @@ class LiveLibrary:
         if labels.shape[0] == 0:
             return
         self.index.remove(labels)
+        self.metadata.remove(labels)
         self._journal(labels, None)
+
+    def save_documents(self, documents: Sequence[Document]) -> None:
+        """Keep the document metadata that ``document.KEY`` filters read in step."""
+        for document in documents:
+            self.metadata.set_document_metadata(document.id, document.metadata)
+
+    def forget_documents(self, document_ids: Sequence[str]) -> None:
+        """Drop deleted documents' metadata (their chunks go through ``remove``)."""
+        for document_id in document_ids:
+            self.metadata.remove_document(document_id)
+
+    def allowed(self, filter_: Filter) -> Mask:
+        """The labels whose chunk matches ``filter_``, as a mask for ``VectorIndex.search``."""
+        return self.metadata.mask(filter_, self.labels.capacity)
 
     def index_status(self) -> IndexStatus:
         with self._build_mutex:
@@ -216,21 +236,29 @@ class LiveLibraries:
     def _load_one(uow_factory: UnitOfWorkFactory, library: Library, batch_size: int) -> LiveLibrary:
         started = time.monotonic()
         live = LiveLibrary(library)
-        ids: list[str] = []
-        documents: list[str] = []
-        blocks: list[Matrix] = []
+        label_blocks: list[Labels] = []
+        vector_blocks: list[Matrix] = []
         with uow_factory(read_only=True) as uow:
+            cursor: str | None = None
+            while True:
+                page = uow.documents.list(library.id, 1_000, cursor)
+                live.save_documents([d for d in page.items if d.metadata])
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
             for batch in uow.chunks.scan(library.id, batch_size):
-                ids.extend(c.id for c in batch)
-                documents.extend(c.document_id for c in batch)
-                blocks.append(np.stack([c.embedding for c in batch]))
-                if len(ids) >= 100_000 and len(ids) % 100_000 < batch_size:
-                    log.info("library %s: read %d chunks from the store", library.id, len(ids))
-        if not ids:
+                labels = live.labels.assign([c.id for c in batch], [c.document_id for c in batch])
+                live.metadata.upsert_many(labels, batch)
+                label_blocks.append(labels)
+                vector_blocks.append(np.stack([c.embedding for c in batch]))
+                if len(live.labels) % 100_000 < batch_size <= len(live.labels):
+                    log.info("library %s: read %d chunks", library.id, len(live.labels))
+        if not label_blocks:
             return live
-        labels = live.labels.assign(ids, documents)
-        vectors = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-        del blocks
+        labels = np.concatenate(label_blocks)
+        vectors = np.concatenate(vector_blocks) if len(vector_blocks) > 1 else vector_blocks[0]
+        del vector_blocks
+        count = int(labels.shape[0])
 
         def progress(fraction: float) -> None:
             log.info("library %s: indexing %.0f%%", library.id, fraction * 100)
@@ -241,12 +269,12 @@ class LiveLibraries:
             library.metric,
             labels,
             vectors,
-            progress if len(ids) >= 100_000 else lambda _: None,
+            progress if count >= 100_000 else lambda _: None,
         )
         log.info(
             "library %s: %d vectors loaded into a %s index in %.1fs",
             library.id,
-            len(ids),
+            count,
             library.index.type.value,
             time.monotonic() - started,
         )

@@ -1,4 +1,13 @@
-"""k-nearest-neighbour search over a library."""
+"""k-nearest-neighbour search over a library, with metadata filters.
+
+The planner: a filter is first turned into a mask over the library's labels (columnar,
+no Python loop per chunk). When few chunks match (fewer than ``EXACT_BELOW`` or under
+``EXACT_SHARE`` of the library), scanning exactly the matching vectors is both exact and
+cheaper than walking a graph or lists in which most nodes are rejected; otherwise the
+index searches with the mask (HNSW walks through non-matching nodes and widens ``ef`` as
+the matching share drops; IVF masks its lists), so k results come back whenever k chunks
+match. The response names the strategy that ran.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +16,16 @@ import time
 from application.dto import SearchHit, SearchOutcome, SearchQuery
 from application.live import LiveLibraries
 from domain.errors import InvalidInput
+from domain.filters import parse_filter
+from domain.index.scoring import Hits
 from domain.limits import Limits
 from domain.models import Chunk
 from domain.ports import UnitOfWorkFactory
 from domain.vectors import as_vector
 
 INCLUDABLE = frozenset({"text", "metadata", "embedding"})
+EXACT_BELOW = 2_000
+EXACT_SHARE = 0.02
 
 
 class SearchService:
@@ -35,11 +48,29 @@ class SearchService:
                 f"include accepts text, metadata and embedding, not {sorted(unknown)}",
                 location="include",
             )
+        filter_ = None
+        if query.filter is not None:
+            filter_ = parse_filter(query.filter, max_depth=self._limits.max_filter_depth)
         live = self._live.get(library_id)
         vector = as_vector(query.vector, live.library.dimension, location="vector")
         with live.lock.read():
             live.ensure_alive()
-            hits = live.index.search(vector, query.k, params=query.params, exact=query.exact)
+            if filter_ is None:
+                hits = live.index.search(vector, query.k, params=query.params, exact=query.exact)
+            else:
+                allowed = live.allowed(filter_)
+                matching = int(allowed.sum())
+                if matching == 0:
+                    hits = Hits.empty("filtered-none")
+                else:
+                    few = matching <= max(EXACT_BELOW, EXACT_SHARE * len(live.index))
+                    hits = live.index.search(
+                        vector,
+                        query.k,
+                        allowed=allowed,
+                        params=query.params,
+                        exact=query.exact or few,
+                    )
             labels = [int(label) for label in hits.labels]
             chunk_ids = [live.labels.chunk_id(label) for label in labels]
             chunks: dict[str, Chunk] = {}
@@ -54,6 +85,4 @@ class SearchService:
             ]
             index_type = live.index.spec.type.value
         took_ms = (time.perf_counter() - started) * 1000
-        return SearchOutcome(
-            results, index_type, "exact-scan" if query.exact else hits.strategy, took_ms
-        )
+        return SearchOutcome(results, index_type, hits.strategy, took_ms)

@@ -32,7 +32,8 @@ class WriteContext:
     live: LiveLibrary
     upserted: list[Chunk] = dataclasses.field(default_factory=list)
     removed: list[str] = dataclasses.field(default_factory=list)
-    changed_documents: list[Document] = dataclasses.field(default_factory=list)
+    saved_documents: list[Document] = dataclasses.field(default_factory=list)
+    deleted_documents: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def library_id(self) -> str:
@@ -62,10 +63,15 @@ class WriteContext:
         self.uow.chunks.delete_many(self.library_id, chunk_ids)
         self.removed.extend(chunk_ids)
 
+    def save_document(self, document: Document) -> None:
+        self.uow.documents.save(document)
+        self.saved_documents.append(document)
+
     def delete_document(self, document_id: str) -> None:
         """Delete a document with its chunks (the store cascades; the index is told here)."""
         self.removed.extend(self.uow.chunks.ids_of_document(self.library_id, document_id))
         self.uow.documents.delete(self.library_id, document_id)
+        self.deleted_documents.append(document_id)
 
     def ensure_documents(self, document_ids: Iterable[str]) -> None:
         wanted = set(document_ids)
@@ -93,6 +99,8 @@ class Writer:
                 uow.commit()
             live.library = library
             live.remove(context.removed)
+            live.forget_documents(context.deleted_documents)
+            live.save_documents(context.saved_documents)
             live.upsert(context.upserted)
             return result
 

@@ -6,6 +6,7 @@ the HTTP adapter depends on the application layer only.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from dependency_injector.wiring import Provide
@@ -16,6 +17,7 @@ from application.document_service import DocumentService
 from application.index_service import IndexService
 from application.library_service import LibraryService
 from application.search_service import SearchService
+from domain.errors import InvalidFilter
 
 Libraries = Annotated[LibraryService, Depends(Provide["library_service"])]
 Documents = Annotated[DocumentService, Depends(Provide["document_service"])]
@@ -27,3 +29,25 @@ PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="The next_cursor of the previous page.")
 ]
+
+
+def _listing_filter(
+    filter: Annotated[
+        str | None,
+        Query(
+            max_length=16_384,
+            description="A filter tree as JSON (URL-encoded), as in search: "
+            '{"field": "year", "op": "gte", "value": 2020}.',
+        ),
+    ] = None,
+) -> object | None:
+    if filter is None:
+        return None
+    try:
+        parsed: object = json.loads(filter)
+    except ValueError as exc:
+        raise InvalidFilter(f"filter is not valid JSON: {exc}", location="filter") from None
+    return parsed
+
+
+ListingFilter = Annotated[object | None, Depends(_listing_filter)]

@@ -5,7 +5,7 @@ from typing import Annotated
 from dependency_injector.wiring import inject
 from fastapi import APIRouter, Query, Response, status
 
-from adapters.http.deps import Chunks, Cursor, PageSize
+from adapters.http.deps import Chunks, Cursor, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import (
@@ -56,12 +56,13 @@ def write_chunk_batch(library_id: str, body: ChunkBatchIn, chunks: Chunks) -> Ch
 def list_chunks(
     library_id: str,
     chunks: Chunks,
+    filter_: ListingFilter,
     document_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: PageSize = 100,
     cursor: Cursor = None,
     include_embedding: bool = False,
 ) -> Listing[ChunkOut]:
-    page = chunks.list(library_id, limit, cursor, document_id)
+    page = chunks.list(library_id, limit, cursor, document_id, filter_)
     return Listing(
         items=[ChunkOut.of(c, with_embedding=include_embedding) for c in page.items],
         next_cursor=page.next_cursor,

@@ -3,7 +3,7 @@
 from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
-from adapters.http.deps import Cursor, Documents, PageSize
+from adapters.http.deps import Cursor, Documents, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
 from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
@@ -33,9 +33,13 @@ def create_document(library_id: str, body: DocumentCreate, documents: Documents)
 @router.get("", response_model=Listing[DocumentOut])
 @inject
 def list_documents(
-    library_id: str, documents: Documents, limit: PageSize = 100, cursor: Cursor = None
+    library_id: str,
+    documents: Documents,
+    filter_: ListingFilter,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
 ) -> Listing[DocumentOut]:
-    page = documents.list(library_id, limit, cursor)
+    page = documents.list(library_id, limit, cursor, filter_)
     return Listing(items=[DocumentOut.of(i) for i in page.items], next_cursor=page.next_cursor)
 
 
