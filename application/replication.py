@@ -395,6 +395,7 @@ class _Effect:
     library: Library | None = None
     chunks: builtins.list[Chunk] | None = None
     removed: builtins.list[str] | None = None
+    document: Document | None = None
 
 
 class LogApplier:
@@ -445,8 +446,9 @@ class LogApplier:
                 uow.libraries.delete(library_id)
                 return _Effect(op)
             case "save_document":
-                uow.documents.save(decode_document(payload))
-                return _Effect(op)
+                document = decode_document(payload)
+                uow.documents.save(document)
+                return _Effect(op, document=document)
             case "delete_document":
                 removed = uow.chunks.ids_of_document(library_id, payload["id"])
                 uow.documents.delete(library_id, payload["id"])
@@ -477,6 +479,10 @@ class LogApplier:
         live = self._live.get(library_id)
         if effect.removed:
             live.remove(effect.removed)
+        if effect.op.kind == "delete_document":
+            live.forget_documents([effect.op.payload["id"]])
+        if effect.document is not None:
+            live.save_documents([effect.document])
         if effect.chunks:
             live.upsert(effect.chunks)
 

@@ -32,6 +32,7 @@ from domain.limits import Limits
 from domain.replication import LoggedUnitOfWorkFactory, LogPosition
 
 DIM = 4
+PATCHED = {"field": "patched", "op": "exists", "value": True}
 
 
 def vec(seed: int) -> list[float]:
@@ -98,6 +99,10 @@ def state_of(node: Node) -> list[tuple[object, ...]]:
             seen.append(("embedding", c.id, c.embedding.tobytes()))
         hits = node.search.search(lib.id, SearchQuery(vector=vec(0), k=5)).hits
         seen.append(("search", [(h.chunk_id, round(h.score, 5)) for h in hits]))
+        # Filters read the in-memory metadata columns, which replay must keep in step too.
+        tagged = {"or": [{"field": "document.tag", "op": "eq", "value": "ml"}, PATCHED]}
+        hits = node.search.search(lib.id, SearchQuery(vector=vec(0), k=50, filter=tagged)).hits
+        seen.append(("filtered", sorted(h.chunk_id for h in hits)))
     return seen
 
 
