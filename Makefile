@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean etcd
+.PHONY: run test lint typecheck unit bench soak clean etcd
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: etcd lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/exact.py
+
+# The crash loop, long form: SIGKILL the server KILLS times while a client writes.
+soak: $(STAMP)
+	$(BIN)/python benchmarks/crasher.py --kills $(or $(KILLS),200)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
