@@ -12,11 +12,21 @@ before DML, which breaks snapshot reads and makes ``BEGIN IMMEDIATE`` impossible
 driver is put in autocommit mode (``isolation_level=None``) and the engine's ``begin``
 event emits ``BEGIN <mode>`` itself, the recipe in SQLAlchemy's SQLite dialect docs; the
 mode comes from the connection's ``BEGIN_MODE_OPTION`` execution option.
+
+Space. Deleted rows leave free pages inside the file. ``ensure_schema`` puts the file in
+``auto_vacuum=INCREMENTAL`` mode (one ``VACUUM`` the first time, instant on a new file),
+and a unit of work calls ``reclaim_free_pages`` after its commit: once the free pages are
+many (``RECLAIM_MIN_PAGES`` and a tenth of the file), ``PRAGMA incremental_vacuum`` hands
+them back to the file system, so small deletes cost nothing and a large delete shrinks the
+file at the next checkpoint. ``journal_size_limit`` likewise truncates the WAL after a
+checkpoint instead of keeping it at its largest size for ever.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 import weakref
 from functools import partial
@@ -34,6 +44,13 @@ BEGIN_MODE_OPTION: Final = "stacksdb_begin_mode"
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE"})
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+
+RECLAIM_MIN_PAGES = 256
+RECLAIM_FRACTION = 0.1
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+
+log = logging.getLogger(__name__)
 
 # One lock per database file for the whole process: see SqlUnitOfWork for why writers
 # queue on it. Keyed by the resolved path, so two engines on one file share it.
@@ -97,6 +114,7 @@ def write_lock_for(engine: Engine) -> threading.Lock:
 def ensure_schema(engine: Engine) -> None:
     """Create the tables and the seq counter if absent; refuse a newer schema version."""
     with write_lock_for(engine), engine.connect() as conn:
+        _ensure_incremental_vacuum(_sqlite(conn.connection.driver_connection))
         conn.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
         with conn.begin():
             version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
@@ -114,6 +132,49 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(text(f"PRAGMA user_version = {SCHEMA_VERSION}"))
 
 
+def reclaim_free_pages(dbapi_connection: sqlite3.Connection) -> int:
+    """Give the file's free pages back to the file system when they are many (see the
+    module docstring); returns how many were reclaimed. Call with no transaction open.
+
+    Never raises: space is reclaimed again after a later commit, and the caller's commit,
+    already durable, must not be reported as failed.
+    """
+    try:
+        free = int(dbapi_connection.execute("PRAGMA freelist_count").fetchone()[0])
+        if free < RECLAIM_MIN_PAGES:
+            return 0
+        pages = int(dbapi_connection.execute("PRAGMA page_count").fetchone()[0])
+        if free < pages * RECLAIM_FRACTION:
+            return 0
+        # executescript steps the pragma to the end; execute() would free a single page.
+        dbapi_connection.executescript("PRAGMA incremental_vacuum;")
+    except sqlite3.Error as exc:
+        log.warning("could not reclaim free pages (will retry after a later commit): %s", exc)
+        return 0
+    return free
+
+
+def _sqlite(driver_connection: Any) -> sqlite3.Connection:
+    """The pysqlite connection under a pooled SQLAlchemy one."""
+    assert isinstance(driver_connection, sqlite3.Connection)
+    return driver_connection
+
+
+def driver_connection_of(connection: Connection) -> sqlite3.Connection:
+    return _sqlite(connection.connection.driver_connection)
+
+
+def _ensure_incremental_vacuum(dbapi_connection: sqlite3.Connection) -> None:
+    """Switch the file to ``auto_vacuum=INCREMENTAL``: one VACUUM, once (instant on a new
+    file). Not set per connection: on a file in use that pragma waits for the write lock."""
+    mode = dbapi_connection.execute("PRAGMA auto_vacuum").fetchone()[0]
+    if mode == _INCREMENTAL:
+        return
+    log.info("converting the store to auto_vacuum=INCREMENTAL (one VACUUM)")
+    dbapi_connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    dbapi_connection.execute("VACUUM")
+
+
 def _configure_connection(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # Autocommit at the driver level: the ``begin`` event opens transactions instead.
     dbapi_connection.isolation_level = None
@@ -124,6 +185,7 @@ def _configure_connection(busy_timeout_ms: int, dbapi_connection: Any, _record: 
         if str(mode).lower() != "wal":
             raise StoreUnavailable(f"SQLite refused WAL mode (got {mode!r}) for this file")
         cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         # Outside any transaction, or SQLite silently ignores it.
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:

@@ -12,7 +12,9 @@ from adapters.persistence.errors import UnitOfWorkError
 from adapters.persistence.sqlite.engine import (
     BEGIN_MODE_OPTION,
     DEFAULT_BUSY_TIMEOUT,
+    driver_connection_of,
     is_stacksdb_engine,
+    reclaim_free_pages,
     write_lock_for,
 )
 from adapters.persistence.sqlite.log import SqlLogRepository
@@ -122,6 +124,9 @@ class SqlUnitOfWork:
         connection = self._tx.reading()
         with translated_errors():
             connection.commit()
+        if self._write_lock is not None:
+            # Still holding the write lock: no other writer can be in a transaction.
+            reclaim_free_pages(driver_connection_of(connection))
 
     def rollback(self) -> None:
         """Discard every change since the last commit."""
