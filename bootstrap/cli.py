@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from bootstrap.app import create_app
+from bootstrap.blas import limit_blas_threads
 from bootstrap.settings import Settings
 
 
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--storage", choices=["sqlite", "memory"], help="STACKSDB_STORAGE")
     serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (STACKSDB_API_KEY)")
     serve.add_argument("--log-level", help="STACKSDB_LOG_LEVEL, default info")
+    serve.add_argument(
+        "--blas-threads", type=int, help="threads per BLAS product (STACKSDB_BLAS_THREADS, 1)"
+    )
     cluster = serve.add_argument_group("cluster (leader-follower replication through etcd)")
     cluster.add_argument("--cluster", help="etcd://host:port to join a cluster (STACKSDB_CLUSTER)")
     cluster.add_argument("--node-id", help="this node's name (STACKSDB_NODE_ID, default hostname)")
@@ -64,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # that was in place before it started; with the default one the process would die "by
     # SIGTERM" (exit 143 in Docker) after a clean shutdown. A stop is not a failure: exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    limit_blas_threads(settings.blas_threads)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
