@@ -281,6 +281,8 @@ class _Table:
         self.clear(slot)
         row = {k: list(v) if isinstance(v, list) else v for k, v in metadata.items()}
         row = {k: v for k, v in row.items() if v is not None}
+        if not row:
+            return  # most chunks carry no metadata: no empty dict per chunk (~160 B each)
         self.rows[slot] = row
         for key, value in row.items():
             self.fields.setdefault(key, _Field()).put(slot, value)
