@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import psutil
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -107,6 +108,13 @@ def rss(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: unlike wall time, barely moved by other
+    processes competing for the cores."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def batch_bodies(data: Dataset, batch: int) -> list[bytes]:
     """The ingest requests, JSON-encoded up front so the client's encoding is not timed."""
     bodies = []
@@ -159,26 +167,33 @@ def _cpu_model() -> str | None:
     return None
 
 
-def ingest(client: httpx.Client, library: str, bodies: list[bytes], n: int) -> dict[str, Any]:
+def ingest(
+    client: httpx.Client, library: str, bodies: list[bytes], n: int, pid: int
+) -> dict[str, Any]:
     url = f"/v1/libraries/{library}/chunks/batch"
     headers = {"content-type": "application/json"}
+    cpu_before = cpu_seconds(pid)
     per_batch, _ = timed(
         len(bodies),
         lambda i: client.post(url, content=bodies[i], headers=headers).raise_for_status(),
     )
     seconds = sum(per_batch) / 1000
+    server_cpu = cpu_seconds(pid) - cpu_before
     return {
         "vectors": n,
         "batches": len(bodies),
         "seconds": seconds,
         "vectors_per_s": n / seconds,
+        "server_cpu_seconds": server_cpu,
+        "server_cpu_us_per_vector": server_cpu / n * 1e6,
         "batch": percentiles(per_batch),
     }
 
 
 def http_search(
-    client: httpx.Client, library: str, bodies: list[bytes], warmup: int = 20
-) -> tuple[list[float], list[list[str]]]:
+    client: httpx.Client, library: str, bodies: list[bytes], pid: int, warmup: int = 20
+) -> tuple[list[float], list[list[str]], float]:
+    """Per-query latencies (ms), the chunk ids answered, server CPU ms per query."""
     url = f"/v1/libraries/{library}/search"
     headers = {"content-type": "application/json"}
     for body in bodies[:warmup]:
@@ -189,9 +204,11 @@ def http_search(
         response.raise_for_status()
         return response
 
+    cpu_before = cpu_seconds(pid)
     samples, responses = timed(len(bodies), one)
+    cpu_ms = (cpu_seconds(pid) - cpu_before) / len(bodies) * 1000
     ids = [[hit["chunk_id"] for hit in r.json()["results"]] for r in responses]
-    return samples, ids
+    return samples, ids, cpu_ms
 
 
 def agreement(http_ids: list[list[str]], numpy_ids: list[list[str]]) -> dict[str, float]:
@@ -205,19 +222,29 @@ def agreement(http_ids: list[list[str]], numpy_ids: list[list[str]]) -> dict[str
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()
     data = load(args.data, args.limit, args.queries)
     n, k = data.base.shape[0], args.k
     print(f"{n} base vectors, {data.queries.shape[0]} queries, k={k}", flush=True)
     bodies = batch_bodies(data, args.batch)
 
-    # Bare NumPy, in this process, on the matrix the server stores (unit rows, float32).
+    # Bare NumPy, in this process, on the matrix the server stores (unit rows, float32):
+    # once with NumPy's default BLAS threads and once with one thread, as the server runs
+    # (bootstrap/blas.py); the baseline is the faster of the two at p50.
     base_unit, queries_unit = unit_rows(data.base), unit_rows(data.queries)
-    for q in queries_unit[:20]:
-        numpy_top_k(base_unit, q, k)
-    np_samples, np_rows = timed(
-        queries_unit.shape[0], lambda i: numpy_top_k(base_unit, queries_unit[i], k)
-    )
+
+    def bare_numpy() -> tuple[list[float], list[Any]]:
+        for q in queries_unit[:20]:
+            numpy_top_k(base_unit, q, k)
+        return timed(queries_unit.shape[0], lambda i: numpy_top_k(base_unit, queries_unit[i], k))
+
+    default_samples, np_rows = bare_numpy()
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_thread_samples, _ = bare_numpy()
     numpy_ids = [[data.base_ids[r] for r in rows] for rows in np_rows]
+    by_threads = {"default": default_samples, "1": one_thread_samples}
+    baseline_threads = min(by_threads, key=lambda t: float(np.percentile(by_threads[t], 50)))
+    np_samples = by_threads[baseline_threads]
 
     with tempfile.TemporaryDirectory(prefix="stacksdb-bench-") as tmp:
         server = ServerProcess(Path(tmp) / "data").start()
@@ -231,14 +258,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 created.raise_for_status()
                 library = created.json()["id"]
                 rss_before = rss(server.process.pid)
-                ingest_stats = ingest(client, library, bodies, n)
+                ingest_stats = ingest(client, library, bodies, n, server.process.pid)
                 rss_after = rss(server.process.pid)
                 del bodies
-                bare_samples, http_ids = http_search(
-                    client, library, search_bodies(data.queries, k, [])
+                pid = server.process.pid
+                bare_samples, http_ids, bare_cpu = http_search(
+                    client, library, search_bodies(data.queries, k, []), pid
                 )
-                meta_samples, _ = http_search(
-                    client, library, search_bodies(data.queries, k, ["metadata"])
+                meta_samples, _, meta_cpu = http_search(
+                    client, library, search_bodies(data.queries, k, ["metadata"]), pid
                 )
                 rss_after_search = rss(server.process.pid)
             # Restart on the same files: the memory a node holds once it has loaded the
@@ -259,8 +287,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     meta_lat = percentiles(meta_samples)
     search: dict[str, Any] = {
         "numpy": numpy_lat,
+        "numpy_blas_threads": baseline_threads,
+        "numpy_default_threads": percentiles(default_samples),
+        "numpy_one_thread": percentiles(one_thread_samples),
         "http": http_lat,
         "http_with_metadata": meta_lat,
+        "server_cpu_ms_per_query": bare_cpu,
+        "server_cpu_ms_per_query_with_metadata": meta_cpu,
         "ratio_p50": http_lat["p50_ms"] / numpy_lat["p50_ms"],
         "ratio_p99": http_lat["p99_ms"] / numpy_lat["p99_ms"],
         "diff_p50_ms": http_lat["p50_ms"] - numpy_lat["p50_ms"],
@@ -296,7 +329,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "search": search,
         "memory": memory,
         "targets": targets,
-        "machine": machine(),
+        "machine": {
+            **machine(),
+            "loadavg_1m_before": load_before[0],
+            "loadavg_1m_after": os.getloadavg()[0],
+        },
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -323,6 +360,14 @@ def table(r: dict[str, Any]) -> str:
             f"{ok[t['search_p99_within_budget']]} (<= {s['budget_p99_ms']:.2f} ms)",
         ),
         (
+            "bare NumPy p50, by BLAS threads",
+            "",
+            f"default {s['numpy_default_threads']['p50_ms']:.2f} ms, "
+            f"1 thread {s['numpy_one_thread']['p50_ms']:.2f} ms",
+            f"baseline: {s['numpy_blas_threads']}",
+            "",
+        ),
+        (
             "search + metadata p50/p99",
             f"{s['http_with_metadata']['p50_ms']:.2f} / {s['http_with_metadata']['p99_ms']:.2f} ms",
             "",
@@ -340,7 +385,7 @@ def table(r: dict[str, Any]) -> str:
             "ingest (durable, batches)",
             f"{g['vectors_per_s']:,.0f} vectors/s",
             f"{g['vectors']:,} in {g['seconds']:.1f} s",
-            f"batch p50 {g['batch']['p50_ms']:.0f} ms",
+            f"server CPU {g['server_cpu_us_per_vector']:.0f} us/vector",
             f"{ok[t['ingest_at_least_5000_per_s']]} (>= 5,000/s)",
         ),
         (
@@ -376,7 +421,8 @@ def table(r: dict[str, Any]) -> str:
         f"\n{r['data']['vectors']:,} vectors x {DIMENSION}, {r['data']['queries']} queries, "
         f"k={r['params']['k']}, batch {r['params']['batch']}; {info['cpu_count']} cores "
         f"({info['cpu_model']}), numpy {info['numpy']}, {info['blas']}, "
-        f"OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}"
+        f"OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}; load average "
+        f"{info['loadavg_1m_before']:.1f} before, {info['loadavg_1m_after']:.1f} after"
     )
     return "\n".join(lines)
 
