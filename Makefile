@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak clean etcd
+.PHONY: run test lint typecheck unit bench bench-replication soak clean etcd
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: etcd lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/exact.py
+
+bench-replication: etcd $(STAMP)
+	$(BIN)/python benchmarks/replication.py
 
 # The crash loop, long form: SIGKILL the server KILLS times while a client writes.
 soak: $(STAMP)
