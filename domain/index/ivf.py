@@ -53,6 +53,8 @@ AUTO_TRAIN_AT = 4_096
 _REBUILD_GROWTH = 1.0
 _REBUILD_IMBALANCE = 8.0
 _ASSIGN_BLOCK = 8_192
+# A filtered probe gathers a list's allowed rows when fewer than this share are allowed.
+_GATHER_BELOW = 0.2
 
 
 def _no_progress(_: float) -> None:
@@ -310,13 +312,19 @@ class IvfIndex:
     ) -> Hits:
         """The best ``k`` allowed labels among the ``nprobe`` lists nearest the query.
 
-        With a filter, lists keep being probed (best first) until ``k`` allowed rows were
-        seen, so a selective filter does not starve the answer. ``exact`` probes every list.
+        With a filter that admits a share s of the rows, ``nprobe`` is widened to
+        nprobe/√s (the allowed top k lie about as far out as the unfiltered top k/s), only
+        the allowed rows of a list are scored, and lists keep being probed (best first)
+        until ``k`` allowed rows were seen, so a selective filter does not starve the
+        answer. ``exact`` probes every list.
         """
         if self._size == 0 or k <= 0:
             return Hits.empty("ivf")
         q = prepare_query(query, self._metric)
         nprobe = self.nlist if exact else self._probe_width(params)
+        if allowed is not None and nprobe < self.nlist:
+            share = min(1.0, max(int(np.count_nonzero(allowed)), 1) / self._size)
+            nprobe = min(self.nlist, math.ceil(nprobe / math.sqrt(share)))
         order = self._ranked_lists(q)
         keys_parts: list[Keys] = []
         label_parts: list[Labels] = []
@@ -330,11 +338,22 @@ class IvfIndex:
             if lst.size == 0:
                 continue
             labels = lst.labels[: lst.size]
-            keys = keys_for(lst.vectors[: lst.size], q, self._metric, lst.sq_norms[: lst.size])
+            vectors, norms = lst.vectors[: lst.size], lst.sq_norms[: lst.size]
             mask = allowed_rows(allowed, labels)
-            if mask is not None:
-                labels, keys = labels[mask], keys[mask]
-                allowed_seen += labels.shape[0]
+            if mask is None:
+                keys = keys_for(vectors, q, self._metric, norms)
+            else:
+                rows = np.flatnonzero(mask)
+                allowed_seen += rows.shape[0]
+                if rows.shape[0] == 0:
+                    continue
+                if rows.shape[0] < _GATHER_BELOW * lst.size:
+                    # Few allowed rows: gathering them beats a product over the whole list.
+                    labels, vectors, norms = labels[rows], vectors[rows], norms[rows]
+                    keys = keys_for(vectors, q, self._metric, norms)
+                else:
+                    keys = keys_for(vectors, q, self._metric, norms)[rows]
+                    labels = labels[rows]
             keys_parts.append(keys)
             label_parts.append(labels)
         strategy = self._strategy(exact, allowed, probed, nprobe)
