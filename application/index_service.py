@@ -1,4 +1,5 @@
-"""Index management: status, and rebuilds that run in the background."""
+"""Index management: status, and rebuilds that run in the background (asked for, or after
+an IVF index drifted), each saved as a snapshot once it is live."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from application.index_snapshots import IndexSnapshotter
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import LibraryNotFound
 from domain.index.factory import build_index
+from domain.index.ivf import IvfIndex
 from domain.models import IndexSpec, IndexStatus
 from domain.ports import UnitOfWorkFactory
 
@@ -29,10 +32,17 @@ class IndexService:
         uow_factory: UnitOfWorkFactory,
         live: LiveLibraries,
         launch: Launcher = thread_launcher,
+        snapshotter: IndexSnapshotter | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self._launch = launch
+        self._snapshotter = snapshotter
+        # Library -> its size when drift last started a rebuild. A rebuild that leaves the
+        # lists as unbalanced as before (skewed data) is not tried again until the library
+        # grew or shrank by a tenth, so drift cannot loop.
+        self._drift_sizes: dict[str, int] = {}
+        self._drift_mutex = threading.Lock()
 
     def status(self, library_id: str) -> IndexStatus:
         return self._live.get(library_id).index_status()
@@ -51,6 +61,28 @@ class IndexService:
             generation, labels, vectors = live.start_build(spec)
         self._launch(lambda: self._build(live, generation, spec, labels, vectors))
         return live.index_status()
+
+    def rebuild_if_drifted(self, live: LiveLibrary) -> bool:
+        """After a write: rebuild an IVF index of the same spec in the background once its
+        lists drifted (``IvfIndex.needs_rebuild``: it doubled since training, or a list grew
+        8x the average); True when a rebuild started. HNSW compacts its own tombstones.
+        Call it without holding the library's lock."""
+        with self._drift_mutex, live.lock.read():
+            index = live.index
+            if live.dropped or live.is_building() or not isinstance(index, IvfIndex):
+                return False
+            if not index.needs_rebuild:
+                return False
+            size = len(index)
+            last = self._drift_sizes.get(live.id)
+            if last is not None and 0.9 * last <= size <= 1.1 * last:
+                return False
+            self._drift_sizes[live.id] = size
+            spec = index.spec
+            generation, labels, vectors = live.start_build(spec)
+        log.info("library %s: IVF lists drifted at %d vectors; rebuilding", live.id, size)
+        self._launch(lambda: self._build(live, generation, spec, labels, vectors))
+        return True
 
     def _build(
         self, live: LiveLibrary, generation: int, spec: IndexSpec, labels: Any, vectors: Any
@@ -72,6 +104,8 @@ class IndexService:
                 self._persist_spec(live.id, index.spec)
                 live.finish_build(generation, index)
             log.info("library %s: %s index live", live.id, spec.type.value)
+            if self._snapshotter is not None:
+                _save_snapshot(self._snapshotter, live)
         except LibraryNotFound:
             return
         except Exception as exc:  # a build must never take the node down
@@ -86,3 +120,10 @@ class IndexService:
             library.index = spec
             uow.libraries.save(library)
             uow.commit()
+
+
+def _save_snapshot(snapshotter: IndexSnapshotter, live: LiveLibrary) -> None:
+    try:
+        snapshotter.save(live)
+    except OSError:  # the index serves anyway; the next snapshot may succeed
+        log.exception("library %s: could not save its index snapshot", live.id)

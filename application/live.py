@@ -20,8 +20,9 @@ import numpy as np
 from application.locks import ReadWriteLock
 from domain.errors import LibraryNotFound
 from domain.filters import Filter
-from domain.index.factory import build_index, new_index
+from domain.index.factory import build_index, load_index, new_index
 from domain.index.scoring import Labels, Mask
+from domain.index.snapshot import IndexSnapshot
 from domain.labels import LabelMap
 from domain.metadata_index import MetadataIndex
 from domain.models import (
@@ -34,7 +35,7 @@ from domain.models import (
     Matrix,
     utc_now,
 )
-from domain.ports import UnitOfWorkFactory, VectorIndex
+from domain.ports import IndexSnapshotStore, UnitOfWorkFactory, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,13 @@ class LiveLibrary:
         self.dropped = False
         self.built_at: datetime | None = utc_now()
         self.build_error: str | None = None
+        # Where the serving index came from: "new" (created empty), "store" (built from the
+        # stored chunks at start-up), "snapshot" (an index snapshot) or "build" (PUT .../index).
+        self.index_source = "new"
+        # Bumped whenever ``index`` is replaced: with the revision, it tells a snapshot
+        # writer whether the index changed since the last snapshot.
+        self.index_epoch = 0
+        self.snapshot_mark: tuple[int, int] | None = None
         self._build: _Build | None = None
         self._generation = 0
         # Guards the build bookkeeping, which the builder thread reads and writes without
@@ -150,6 +158,8 @@ class LiveLibrary:
                     index.add(labels, vectors)
             self._build = None
         self.index = index
+        self.index_source = "build"
+        self.index_epoch += 1
         self.library.index = index.spec
         self.built_at = utc_now()
         self.build_error = None
@@ -161,6 +171,25 @@ class LiveLibrary:
                 return
             self._build = None
         self.build_error = reason
+
+    def is_building(self) -> bool:
+        with self._build_mutex:
+            return self._build is not None
+
+    def snapshot(self) -> IndexSnapshot:
+        """The serving index as a snapshot at the current store position (copies, so it can
+        be written after the lock is released). Needs the read lock."""
+        return IndexSnapshot(
+            state=self.index.to_state(),
+            chunk_ids=self.labels.chunk_ids(),
+            revision=self.library.revision,
+            library_created_at=self.library.created_at,
+        )
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(revision, index epoch): changes whenever a snapshot of the index would."""
+        return self.library.revision, self.index_epoch
 
     def is_current_build(self, generation: int) -> bool:
         with self._build_mutex:
@@ -220,62 +249,188 @@ class LiveLibraries:
         with self._mutex:
             return len(self._libraries)
 
-    def load(self, uow_factory: UnitOfWorkFactory, batch_size: int = 20_000) -> None:
-        """Rebuild every library's in-memory state from the store (at start-up)."""
+    def load(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        batch_size: int = 20_000,
+        snapshots: IndexSnapshotStore | None = None,
+    ) -> None:
+        """Rebuild every library's in-memory state from the store (at start-up), taking its
+        index from ``snapshots`` when a snapshot there still matches the store."""
         cursor: str | None = None
         while True:
             with uow_factory(read_only=True) as uow:
                 page = uow.libraries.list(100, cursor)
             for library in page.items:
-                self.add(self._load_one(uow_factory, library, batch_size))
+                self.add(_load_one(uow_factory, library, batch_size, snapshots))
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
 
-    @staticmethod
-    def _load_one(uow_factory: UnitOfWorkFactory, library: Library, batch_size: int) -> LiveLibrary:
-        started = time.monotonic()
-        live = LiveLibrary(library)
-        label_blocks: list[Labels] = []
-        vector_blocks: list[Matrix] = []
-        with uow_factory(read_only=True) as uow:
-            cursor: str | None = None
-            while True:
-                page = uow.documents.list(library.id, 1_000, cursor)
-                live.save_documents([d for d in page.items if d.metadata])
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
-            for batch in uow.chunks.scan(library.id, batch_size):
-                labels = live.labels.assign([c.id for c in batch], [c.document_id for c in batch])
-                live.metadata.upsert_many(labels, batch)
+
+def _load_one(
+    uow_factory: UnitOfWorkFactory,
+    library: Library,
+    batch_size: int,
+    snapshots: IndexSnapshotStore | None,
+) -> LiveLibrary:
+    """One library from the store, its index from a snapshot that still fits or rebuilt.
+
+    A snapshot is served only if its checksum holds, it reflects this library (creation
+    time) at this store position (revision), its index loads and has the library's spec,
+    and its labels name exactly the stored chunks. Anything else is logged and the index
+    is built from the store: a stale or corrupt snapshot is never served.
+    """
+    started = time.monotonic()
+    snapshot = _usable_snapshot(snapshots, library)
+    if snapshot is not None:
+        index, restored, labels_map = snapshot
+        read = _read_store(uow_factory, library, batch_size, labels_map)
+        if read is not None:
+            live = read[0]
+            live.index = index
+            live.index_source = "snapshot"
+            live.snapshot_mark = live.position
+            log.info(
+                "library %s: %d vectors, %s index loaded from its snapshot (revision %d) in %.1fs",
+                library.id,
+                len(index),
+                library.index.type.value,
+                restored.revision,
+                time.monotonic() - started,
+            )
+            return live
+        log.warning(
+            "library %s: index snapshot ignored: its chunks differ from the store's; "
+            "rebuilding from the store",
+            library.id,
+        )
+    read = _read_store(uow_factory, library, batch_size)
+    if read is None:
+        raise AssertionError("a store read without a snapshot's labels always fits")
+    live, loaded = read
+    live.index_source = "store"
+    if loaded is None:
+        return live
+    labels, vectors = loaded
+    del read, loaded
+    count = int(labels.shape[0])
+
+    def progress(fraction: float) -> None:
+        log.info("library %s: indexing %.0f%%", library.id, fraction * 100)
+
+    live.index = build_index(
+        library.index,
+        library.dimension,
+        library.metric,
+        labels,
+        vectors,
+        progress if count >= 100_000 else lambda _: None,
+    )
+    log.info(
+        "library %s: %d vectors loaded into a %s index in %.1fs",
+        library.id,
+        count,
+        library.index.type.value,
+        time.monotonic() - started,
+    )
+    return live
+
+
+def _usable_snapshot(
+    snapshots: IndexSnapshotStore | None, library: Library
+) -> tuple[VectorIndex, IndexSnapshot, LabelMap] | None:
+    """The library's snapshot, its index and its labels if they may be served at the
+    store's position, else None (and a log line saying why)."""
+    if snapshots is None:
+        return None
+    try:
+        snapshot = snapshots.load(library.id)
+        if snapshot is None:
+            return None
+        reason = _mismatch(snapshot, library)
+        if reason is None:
+            index = load_index(snapshot.state)
+            labels = LabelMap.restore(snapshot.chunk_ids)
+            reason = _index_mismatch(index, snapshot, library)
+            if reason is None:
+                return index, snapshot, labels
+    except ValueError as exc:
+        reason = f"corrupt ({exc})"
+    log.warning(
+        "library %s: index snapshot ignored: %s; rebuilding from the store", library.id, reason
+    )
+    return None
+
+
+def _mismatch(snapshot: IndexSnapshot, library: Library) -> str | None:
+    if snapshot.library_created_at != library.created_at:
+        return "it belongs to an earlier library with the same id"
+    if snapshot.revision != library.revision:
+        return f"stale (revision {snapshot.revision}, the store is at {library.revision})"
+    return None
+
+
+def _index_mismatch(index: VectorIndex, snapshot: IndexSnapshot, library: Library) -> str | None:
+    if index.spec != library.index:
+        return f"it holds {index.spec}, the library uses {library.index}"
+    if index.dimension != library.dimension or index.metric is not library.metric:
+        return "its dimension or metric differs from the library's"
+    if len(index) != snapshot.chunk_count:
+        return f"its index holds {len(index)} vectors for {snapshot.chunk_count} labels"
+    indexed = np.sort(index.items()[0])
+    named = np.flatnonzero([chunk_id is not None for chunk_id in snapshot.chunk_ids])
+    if not np.array_equal(indexed, named):
+        return "its index and its label list name different labels"
+    return None
+
+
+Loaded = tuple[Labels, Matrix]
+
+
+def _read_store(
+    uow_factory: UnitOfWorkFactory,
+    library: Library,
+    batch_size: int,
+    restored: LabelMap | None = None,
+) -> tuple[LiveLibrary, Loaded | None] | None:
+    """The library's documents and chunks read into a new live library, with the labels
+    and vectors read (None when there are none) to build its index from.
+
+    With ``restored`` (a snapshot's labels) the chunks keep those labels and no vectors are
+    kept; None is returned as soon as the stored chunks are not exactly the ones it names.
+    """
+    live = LiveLibrary(library)
+    if restored is not None:
+        live.labels = restored
+    expected = len(live.labels)
+    label_blocks: list[Labels] = []
+    vector_blocks: list[Matrix] = []
+    stored = 0
+    with uow_factory(read_only=True) as uow:
+        cursor: str | None = None
+        while True:
+            page = uow.documents.list(library.id, 1_000, cursor)
+            live.save_documents([d for d in page.items if d.metadata])
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        for batch in uow.chunks.scan(library.id, batch_size):
+            labels = live.labels.assign([c.id for c in batch], [c.document_id for c in batch])
+            stored += len(batch)
+            if restored is not None:
+                if len(live.labels) > expected:
+                    return None  # a stored chunk the snapshot does not know
+            else:
                 label_blocks.append(labels)
                 vector_blocks.append(np.stack([c.embedding for c in batch]))
-                if len(live.labels) % 100_000 < batch_size <= len(live.labels):
-                    log.info("library %s: read %d chunks", library.id, len(live.labels))
-        if not label_blocks:
-            return live
-        labels = np.concatenate(label_blocks)
-        vectors = np.concatenate(vector_blocks) if len(vector_blocks) > 1 else vector_blocks[0]
-        del vector_blocks
-        count = int(labels.shape[0])
-
-        def progress(fraction: float) -> None:
-            log.info("library %s: indexing %.0f%%", library.id, fraction * 100)
-
-        live.index = build_index(
-            library.index,
-            library.dimension,
-            library.metric,
-            labels,
-            vectors,
-            progress if count >= 100_000 else lambda _: None,
-        )
-        log.info(
-            "library %s: %d vectors loaded into a %s index in %.1fs",
-            library.id,
-            count,
-            library.index.type.value,
-            time.monotonic() - started,
-        )
-        return live
+            live.metadata.upsert_many(labels, batch)
+            if stored % 100_000 < batch_size <= stored:
+                log.info("library %s: read %d chunks", library.id, stored)
+    if restored is not None:
+        # Every stored chunk had a label already, so equal counts mean equal sets.
+        return (live, None) if stored == expected else None
+    if not label_blocks:
+        return live, None
+    vectors = np.concatenate(vector_blocks) if len(vector_blocks) > 1 else vector_blocks[0]
+    return live, (np.concatenate(label_blocks), vectors)

@@ -81,10 +81,18 @@ class WriteContext:
 
 
 class Writer:
-    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, limits: Limits) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        live: LiveLibraries,
+        limits: Limits,
+        after_write: Callable[[LiveLibrary], object] | None = None,
+    ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self.limits = limits
+        # Called after each committed write, with the lock released (IVF drift checks).
+        self._after_write = after_write
 
     def run(self, library_id: str, change: Callable[[WriteContext], T]) -> T:
         """Apply ``change`` atomically; see the module docstring."""
@@ -102,7 +110,9 @@ class Writer:
             live.forget_documents(context.deleted_documents)
             live.save_documents(context.saved_documents)
             live.upsert(context.upserted)
-            return result
+        if self._after_write is not None:
+            self._after_write(live)
+        return result
 
     def to_chunks(
         self, library_id: str, inputs: Sequence[ChunkInput], location: str = "chunks"

@@ -39,11 +39,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         live = container.live()
-        await asyncio.to_thread(live.load, container.uow_factory())
+        snapshots = container.index_snapshot_store()
+        await asyncio.to_thread(live.load, container.uow_factory(), snapshots=snapshots)
         log.info("serving %d libraries", len(live))
         await asyncio.to_thread(replication.start)
+        snapshotter = container.index_snapshotter()
+        snapshotter.run_periodically(settings.index_snapshot_interval)
         yield
         await asyncio.to_thread(replication.stop)
+        snapshotter.stop()
+        # Approximate indexes are saved so the next start need not rebuild them.
+        await asyncio.to_thread(snapshotter.save_all)
         container.storage().close()
 
     app = FastAPI(

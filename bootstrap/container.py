@@ -7,9 +7,11 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from adapters.http.metrics import HttpMetrics
+from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.index_service import IndexService
+from application.index_snapshots import IndexSnapshotter
 from application.library_service import LibraryService
 from application.live import LiveLibraries
 from application.replication import (
@@ -44,12 +46,22 @@ class Container(containers.DeclarativeContainer):
     limits = providers.Singleton(lambda s: s.limits(), settings)
     live = providers.Singleton(LiveLibraries)
 
-    writer = providers.Singleton(Writer, uow_factory, live, limits)
+    # Index snapshots sit beside the SQLite file; a memory-only node has nothing to restart.
+    index_snapshot_store = providers.Singleton(
+        lambda s: NpzIndexSnapshots(s.data_dir / "indexes") if s.storage == "sqlite" else None,
+        settings,
+    )
+    index_snapshotter = providers.Singleton(IndexSnapshotter, index_snapshot_store, live)
+    index_service = providers.Singleton(
+        IndexService, uow_factory, live, snapshotter=index_snapshotter
+    )
+    writer = providers.Singleton(
+        Writer, uow_factory, live, limits, index_service.provided.rebuild_if_drifted
+    )
     library_service = providers.Singleton(LibraryService, uow_factory, live, limits)
     document_service = providers.Singleton(DocumentService, uow_factory, live, writer)
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer)
     search_service = providers.Singleton(SearchService, uow_factory, live, limits)
-    index_service = providers.Singleton(IndexService, uow_factory, live)
 
     log_applier = providers.Singleton(LogApplier, store_uow_factory, live, log_feed)
     log_server = providers.Singleton(

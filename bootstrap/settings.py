@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # One BLAS thread per matrix product: see bootstrap/blas.py for why.
     blas_threads: int = Field(default=1, ge=1)
+    # Seconds between saves of changed approximate indexes (0: only after builds and at stop).
+    index_snapshot_interval: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_k: int = Field(default=1_000, ge=1)
     max_batch: int = Field(default=10_000, ge=1)

@@ -21,6 +21,25 @@ class LabelMap:
         self._document_ids: list[str | None] = []
         self._free: list[int] = []
 
+    @classmethod
+    def restore(cls, chunk_ids: Sequence[str | None]) -> LabelMap:
+        """The map whose ``chunk_ids()`` was ``chunk_ids`` (from an index snapshot): the same
+        label for every chunk, None marking a free label. Documents are set by ``assign``."""
+        restored = cls()
+        restored._chunk_ids = list(chunk_ids)
+        restored._document_ids = [None] * len(chunk_ids)
+        for label, chunk_id in enumerate(chunk_ids):
+            if chunk_id is None:
+                restored._free.append(label)
+            elif restored._label_of.setdefault(chunk_id, label) != label:
+                raise ValueError(f"chunk {chunk_id!r} holds two labels")
+        restored._free.reverse()  # hand out the lowest free label first
+        return restored
+
+    def chunk_ids(self) -> list[str | None]:
+        """The chunk behind each label, None for a free one: what ``restore`` takes."""
+        return list(self._chunk_ids)
+
     def __len__(self) -> int:
         return len(self._label_of)
 

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.index.scoring import Hits, Labels, Mask, SearchParams, StateArrays
+from domain.index.snapshot import IndexSnapshot
 from domain.models import Chunk, Document, IndexSpec, Library, Matrix, Metric, Page, Vector
 
 
@@ -150,3 +151,23 @@ class VectorIndex(Protocol):
 
 class IndexFactory(Protocol):
     def __call__(self, spec: IndexSpec, dimension: int, metric: Metric) -> VectorIndex: ...
+
+
+class IndexSnapshotStore(Protocol):
+    """Built indexes kept across restarts, one per library (see ``domain/index/snapshot.py``).
+
+    A snapshot only saves the rebuild: the store stays the source of truth, and a reader
+    must check that a snapshot still matches it before serving it."""
+
+    def save(self, library_id: str, snapshot: IndexSnapshot) -> None:
+        """Replace the library's snapshot atomically: a crash leaves the old one or the new one."""
+
+    def load(self, library_id: str) -> IndexSnapshot | None:
+        """The library's snapshot, None when there is none; ``ValueError`` when it is there
+        but unreadable or fails its checksum."""
+
+    def delete(self, library_id: str) -> None:
+        """Forget the library's snapshot; a missing one is a no-op."""
+
+    def library_ids(self) -> builtins.list[str]:
+        """The libraries that have a snapshot."""
