@@ -75,7 +75,10 @@ _SOFT_PARTITIONS = 16
 _FORWARD_POOL_PER_M = 2
 _REFINE_FAN = 8
 # Filters: scan the allowed nodes when there are few of them, else walk the graph with a
-# wider beam (ef / √share).
+# wider beam, ef / share^¼. The walk keeps only allowed nodes among its ef results, so ef
+# already counts matches; on MiniLM vectors (81k) ef / √share bought no recall (0.995 ->
+# 1.0 at 10%) for a 3.4x slower walk, slower than scanning the matches.
+_WIDEN_POWER = 0.25
 _SCAN_ALLOWED_UP_TO = 4_096
 _SCAN_ALLOWED_SHARE = 0.05
 _MAX_EF = 4_096
@@ -221,7 +224,7 @@ class HnswIndex:
         ``ef`` (default ``ef_search``, per query ``params.ef``) is raised to ``k``. A filter
         that admits few nodes (≤ 4,096 or < 5%) is answered by scanning them; otherwise the
         walk goes through every node but only admits allowed ones, with ef widened by
-        1/√share. Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
+        1/share^¼. Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
         """
         if self._live == 0 or k <= 0:
             return Hits.empty("hnsw")
@@ -241,7 +244,7 @@ class HnswIndex:
             share = n_allowed / self._live
             if n_allowed <= _SCAN_ALLOWED_UP_TO or share < _SCAN_ALLOWED_SHARE:
                 return self._scan(q, k, admit, "filtered-scan")
-            ef = min(_MAX_EF, max(ef, int(ef / math.sqrt(share))))
+            ef = min(_MAX_EF, max(ef, int(ef / share**_WIDEN_POWER)))
             strategy = "hnsw-filtered"
         entry, entry_key = self._descend(q, 0)
         keys, nodes = self._search_layer(q, [entry], [entry_key], ef, 0, admit)
