@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-replication soak clean etcd
+.PHONY: run test lint typecheck unit bench bench-filtered bench-replication soak clean etcd
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: etcd lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/exact.py
+
+# Filtered search: planner vs post-filtering vs exact filtered scan, Flat/IVF/HNSW, in-process.
+bench-filtered: $(STAMP)
+	$(BIN)/python benchmarks/filtered.py
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py
