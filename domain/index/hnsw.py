@@ -833,8 +833,12 @@ class HnswIndex:
             rows = order[bounds[part] : bounds[part + 1]]
             if rows.shape[0] == 0:
                 continue
-            pool_rows = members[member_bounds[part] : member_bounds[part + 1]]
-            self._fill_candidates(nodes, rows, nodes[pool_rows], cand, sims)
+            pool_nodes = nodes[members[member_bounds[part] : member_bounds[part + 1]]]
+            # In row blocks: a partition can hold a large share of the nodes (clustered
+            # data), and one unblocked product would be rows x members floats at once.
+            for start in range(0, rows.shape[0], _CANDIDATE_BLOCK):
+                row_block = rows[start : start + _CANDIDATE_BLOCK]
+                self._fill_candidates(nodes, row_block, pool_nodes, cand, sims)
         self._refine_candidates(nodes, cand, sims)
         return cand, sims
 
