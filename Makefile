@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-replication soak clean etcd
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-replication soak clean etcd
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP)
 # Filtered search: planner vs post-filtering vs exact filtered scan, Flat/IVF/HNSW, in-process.
 bench-filtered: $(STAMP)
 	$(BIN)/python benchmarks/filtered.py
+
+# Ours beside hnswlib and FAISS (the bench extra); SCALE=1 adds the 100k/300k synthetic run.
+bench-ann: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/ann.py $(if $(SCALE),--scale)
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py
