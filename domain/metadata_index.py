@@ -319,9 +319,11 @@ class MetadataIndex:
     Writes: ``upsert`` O(keys of the old and new metadata) amortised; ``remove`` O(keys);
     ``set_document_metadata`` O(keys of the document); ``remove_document`` O(its chunks'
     keys). Reads: ``mask`` O(n · filter nodes) vectorised, n the label capacity.
-    Memory: per key, 1 byte per label for presence plus the columns of the kinds its values
-    have (8 bytes per label for numbers and datetimes, 4 for strings, 1 for booleans), and
-    list elements in inverted lists.
+    Memory: 33 bytes per label slot (liveness, timestamps, document slot, chunk id pointer)
+    plus one dict entry per chunk id; per key, 1 byte per label for presence plus the
+    columns of the kinds its values have (8 bytes per label for numbers and datetimes, 4 for
+    strings, 1 for booleans), and list elements in inverted lists. Chunks without metadata
+    cost nothing more: ingest of such a batch is a few vectorised array writes.
     """
 
     def __init__(self) -> None:
@@ -331,19 +333,23 @@ class MetadataIndex:
         self._updated: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._doc_of: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._label_of: dict[str, int] = {}
-        self._chunk_of: dict[int, str] = {}
+        # The chunk id at each label, None for a free one: a list, not a dict (~100 B less
+        # per chunk), of the same string objects as ``_label_of``'s keys.
+        self._chunk_ids: list[str | None] = []
+        self._count = 0
         self._chunks = _Table()
-        # documents, by slot
+        # documents, by slot; a document's labels are found by scanning ``_doc_of`` (only a
+        # document delete needs them), so a count per slot is all that is kept
         self._doc_slot: dict[str, int] = {}
         self._doc_ids: list[str | None] = []
-        self._doc_labels: list[set[int]] = []
+        self._doc_chunks: list[int] = []
         self._doc_known: list[bool] = []
         self._doc_free: list[int] = []
         self._documents = _Table()
 
     def __len__(self) -> int:
         """Live chunks."""
-        return len(self._chunk_of)
+        return self._count
 
     @property
     def capacity(self) -> int:
@@ -366,35 +372,24 @@ class MetadataIndex:
         A label that held another chunk id, or a chunk id held by another label, is
         replaced: the index keeps one label per chunk id, as ``LabelMap`` does.
         """
-        if label < 0:
-            raise ValueError(f"labels are non-negative, got {label}")
-        previous = self._label_of.get(chunk_id)
-        if previous is not None and previous != label:
-            self._remove_label(previous)
-        if self._chunk_of.get(label, chunk_id) != chunk_id:
-            self._remove_label(label)
-        self._ensure(label + 1)
-        self._live[label] = True
-        self._label_of[chunk_id] = label
-        self._chunk_of[label] = chunk_id
-        self._created[label] = datetime_micros(created_at)
-        self._updated[label] = datetime_micros(updated_at)
-        self._move_to_document(label, document_id)
-        self._chunks.set(label, metadata)
+        self._upsert_rows(
+            [label], [chunk_id], [document_id], [metadata], [created_at], [updated_at]
+        )
 
     def upsert_many(self, labels: Sequence[int] | Labels, chunks: Sequence[Chunk]) -> None:
-        """``upsert`` each chunk at the label in the same position."""
+        """``upsert`` each chunk at the label in the same position: O(batch) Python for the
+        id maps plus vectorised column writes, and per-key work only for chunks that carry
+        metadata (or replace a chunk that did)."""
         if len(labels) != len(chunks):
             raise ValueError(f"{len(labels)} labels for {len(chunks)} chunks")
-        for label, chunk in zip(labels, chunks, strict=True):
-            self.upsert(
-                int(label),
-                chunk.id,
-                chunk.document_id,
-                chunk.metadata,
-                chunk.created_at,
-                chunk.updated_at,
-            )
+        self._upsert_rows(
+            [int(label) for label in labels],
+            [c.id for c in chunks],
+            [c.document_id for c in chunks],
+            [c.metadata for c in chunks],
+            [c.created_at for c in chunks],
+            [c.updated_at for c in chunks],
+        )
 
     def remove(self, labels: Iterable[int] | Labels) -> None:
         """Forget the chunks at these labels; labels not in the index are skipped."""
@@ -412,7 +407,7 @@ class MetadataIndex:
         slot = self._doc_slot.get(document_id)
         if slot is None:
             return np.empty(0, dtype=np.int64)
-        removed = np.fromiter(sorted(self._doc_labels[slot]), dtype=np.int64)
+        removed = np.flatnonzero(self._doc_of[: self._size] == slot)
         for label in removed:
             self._remove_label(int(label))
         self._doc_known[slot] = False
@@ -440,7 +435,9 @@ class MetadataIndex:
     def fields(self, label: int) -> ChunkFields:
         """What a filter reads of the chunk at ``label`` (KeyError if none): the input of
         ``domain.filters.matches`` for that chunk."""
-        chunk_id = self._chunk_of[label]
+        chunk_id = self._chunk_ids[label] if 0 <= label < self._size else None
+        if chunk_id is None:
+            raise KeyError(label)
         doc_slot = int(self._doc_of[label])
         document_id = self._doc_ids[doc_slot]
         assert document_id is not None  # a live label always has a document
@@ -521,6 +518,71 @@ class MetadataIndex:
 
     # --- bookkeeping ----------------------------------------------------------------------
 
+    def _upsert_rows(
+        self,
+        labels: list[int],
+        chunk_ids: list[str],
+        document_ids: list[str],
+        metadatas: Sequence[Metadata],
+        created: Sequence[datetime],
+        updated: Sequence[datetime],
+    ) -> None:
+        """``upsert`` of many rows at once; rows apply in order (the last wins)."""
+        if not labels:
+            return
+        if min(labels) < 0:
+            raise ValueError(f"labels are non-negative, got {min(labels)}")
+        if len(set(labels)) < len(labels) or len(set(chunk_ids)) < len(chunk_ids):
+            # a label or an id twice: one row at a time keeps the "last wins" order
+            each = zip(labels, chunk_ids, document_ids, metadatas, created, updated, strict=True)
+            for label, chunk_id, document_id, metadata, created_at, updated_at in each:
+                self._upsert_rows(
+                    [label], [chunk_id], [document_id], [metadata], [created_at], [updated_at]
+                )
+            return
+        self._ensure(max(labels) + 1)
+        for label, chunk_id in zip(labels, chunk_ids, strict=True):
+            previous = self._label_of.get(chunk_id)
+            if previous is not None and previous != label:
+                self._remove_label(previous)
+            held = self._chunk_ids[label]
+            if held is None:
+                self._count += 1
+            elif held != chunk_id:
+                self._remove_label(label)
+                self._count += 1
+            self._label_of[chunk_id] = label
+            self._chunk_ids[label] = chunk_id
+        at = np.asarray(labels, dtype=np.int64)
+        self._live[at] = True
+        micros: dict[datetime, int] = {}  # a batch shares a handful of timestamps
+        for column, moments in ((self._created, created), (self._updated, updated)):
+            column[at] = [
+                micros[m] if m in micros else micros.setdefault(m, datetime_micros(m))
+                for m in moments
+            ]
+        self._move_to_documents(at, document_ids)
+        rows = self._chunks.rows
+        for label, metadata in zip(labels, metadatas, strict=True):
+            if metadata or label in rows:
+                self._chunks.set(label, metadata)
+
+    def _move_to_documents(self, labels: Labels, document_ids: list[str]) -> None:
+        slot_of = {d: self._document_slot(d) for d in dict.fromkeys(document_ids)}
+        new = np.fromiter((slot_of[d] for d in document_ids), dtype=np.int64, count=labels.shape[0])
+        old = self._doc_of[labels]
+        moved = old != new
+        if not moved.any():
+            return
+        self._doc_of[labels[moved]] = new[moved]
+        for slot, count in zip(*np.unique(new[moved], return_counts=True), strict=True):
+            self._doc_chunks[int(slot)] += int(count)
+        left = old[moved]
+        left = left[left != _NO_SLOT]
+        for slot, count in zip(*np.unique(left, return_counts=True), strict=True):
+            self._doc_chunks[int(slot)] -= int(count)
+            self._release_document(int(slot))
+
     def _ensure(self, size: int) -> None:
         if size <= self._size:
             return
@@ -530,30 +592,22 @@ class MetadataIndex:
         grown = _grown(self._doc_of, size)
         grown[self._doc_of.shape[0] :] = _NO_SLOT
         self._doc_of = grown
+        self._chunk_ids.extend([None] * (grown.shape[0] - len(self._chunk_ids)))
         self._size = size
 
     def _remove_label(self, label: int) -> None:
-        chunk_id = self._chunk_of.pop(label, None)
+        chunk_id = self._chunk_ids[label] if label < self._size else None
         if chunk_id is None:
             return
+        self._chunk_ids[label] = None
+        self._count -= 1
         del self._label_of[chunk_id]
         self._live[label] = False
         self._chunks.clear(label)
         slot = int(self._doc_of[label])
         self._doc_of[label] = _NO_SLOT
-        self._doc_labels[slot].discard(label)
+        self._doc_chunks[slot] -= 1
         self._release_document(slot)
-
-    def _move_to_document(self, label: int, document_id: str) -> None:
-        old = int(self._doc_of[label])
-        if old != _NO_SLOT and self._doc_ids[old] == document_id:
-            return
-        slot = self._document_slot(document_id)
-        self._doc_of[label] = slot
-        self._doc_labels[slot].add(label)
-        if old != _NO_SLOT:
-            self._doc_labels[old].discard(label)
-            self._release_document(old)
 
     def _document_slot(self, document_id: str) -> int:
         slot = self._doc_slot.get(document_id)
@@ -565,14 +619,14 @@ class MetadataIndex:
         else:
             slot = len(self._doc_ids)
             self._doc_ids.append(document_id)
-            self._doc_labels.append(set())
+            self._doc_chunks.append(0)
             self._doc_known.append(False)
         self._doc_slot[document_id] = slot
         return slot
 
     def _release_document(self, slot: int) -> None:
         """Free a document slot that has no chunks and no metadata set."""
-        if self._doc_labels[slot] or self._doc_known[slot]:
+        if self._doc_chunks[slot] or self._doc_known[slot]:
             return
         document_id = self._doc_ids[slot]
         if document_id is None:
