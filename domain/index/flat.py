@@ -130,14 +130,16 @@ class FlatIndex:
             rows = np.flatnonzero(mask)
             keys = keys_for(vectors[rows], q, self._metric, None if norms is None else norms[rows])
             best = top_k(keys, k)
-            return Hits(labels[rows[best]], to_scores(keys[best], q, self._metric), "filtered-scan")
+            picked = rows[best]
+            scores = to_scores(keys[best], q, self._metric, vectors[picked])
+            return Hits(labels[picked], scores, "filtered-scan")
         keys = keys_for(vectors, q, self._metric, norms)
         if mask is not None:
             keys = np.where(mask, keys, np.float32(-np.inf))
             k = min(k, int(mask.sum()))
         best = top_k(keys, k)
         strategy = "scan" if mask is None else "masked-scan"
-        return Hits(labels[best], to_scores(keys[best], q, self._metric), strategy)
+        return Hits(labels[best], to_scores(keys[best], q, self._metric, vectors[best]), strategy)
 
     def items(self) -> tuple[Labels, Matrix]:
         """Copies of the live labels and their stored (prepared) vectors."""

@@ -251,9 +251,9 @@ class HnswIndex:
         entry, entry_key = self._descend(q, 0)
         keys, nodes = self._search_layer(q, [entry], [entry_key], ef, 0, admit)
         best = top_k(keys, k)
-        hits = Hits(
-            self._node_labels[nodes[best]], to_scores(keys[best], q, self._metric), strategy
-        )
+        picked = nodes[best]
+        scores = to_scores(keys[best], q, self._metric, self._vectors[picked])
+        hits = Hits(self._node_labels[picked], scores, strategy)
         hits.extra["ef"] = float(ef)
         return hits
 
@@ -575,9 +575,9 @@ class HnswIndex:
         else:
             keys = self._keys(nodes, q)
         best = top_k(keys, k)
-        return Hits(
-            self._node_labels[nodes[best]], to_scores(keys[best], q, self._metric), strategy
-        )
+        picked = nodes[best]
+        scores = to_scores(keys[best], q, self._metric, self._vectors[picked])
+        return Hits(self._node_labels[picked], scores, strategy)
 
     # -- one-by-one insertion (Algorithm 1) ---------------------------------------------
 

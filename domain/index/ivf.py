@@ -328,6 +328,8 @@ class IvfIndex:
         order = self._ranked_lists(q)
         keys_parts: list[Keys] = []
         label_parts: list[Labels] = []
+        vector_parts: list[Matrix] = []  # what each part's rows point into, for rescoring
+        row_parts: list[NDArray[np.intp]] = []
         allowed_seen = 0
         probed = 0
         for list_id in order.tolist():
@@ -340,17 +342,21 @@ class IvfIndex:
             labels = lst.labels[: lst.size]
             vectors, norms = lst.vectors[: lst.size], lst.sq_norms[: lst.size]
             mask = allowed_rows(allowed, labels)
+            vector_parts.append(vectors)
             if mask is None:
                 keys = keys_for(vectors, q, self._metric, norms)
+                row_parts.append(np.arange(lst.size))
             else:
                 rows = np.flatnonzero(mask)
                 allowed_seen += rows.shape[0]
                 if rows.shape[0] == 0:
+                    vector_parts.pop()
                     continue
+                row_parts.append(rows)
                 if rows.shape[0] < _GATHER_BELOW * lst.size:
                     # Few allowed rows: gathering them beats a product over the whole list.
-                    labels, vectors, norms = labels[rows], vectors[rows], norms[rows]
-                    keys = keys_for(vectors, q, self._metric, norms)
+                    keys = keys_for(vectors[rows], q, self._metric, norms[rows])
+                    labels = labels[rows]
                 else:
                     keys = keys_for(vectors, q, self._metric, norms)[rows]
                     labels = labels[rows]
@@ -362,7 +368,12 @@ class IvfIndex:
         keys = np.concatenate(keys_parts)
         labels = np.concatenate(label_parts)
         best = top_k(keys, k)
-        hits = Hits(labels[best], to_scores(keys[best], q, self._metric), strategy)
+        offsets = np.cumsum([0] + [part.shape[0] for part in keys_parts])
+        parts = np.searchsorted(offsets, best, side="right") - 1
+        hit_vectors = np.empty((best.shape[0], self._dimension), dtype=np.float32)
+        for i, (position, part) in enumerate(zip(best.tolist(), parts.tolist(), strict=True)):
+            hit_vectors[i] = vector_parts[part][row_parts[part][position - offsets[part]]]
+        hits = Hits(labels[best], to_scores(keys[best], q, self._metric, hit_vectors), strategy)
         hits.extra["lists_probed"] = float(probed)
         return hits
 

@@ -86,11 +86,17 @@ def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
     return part[np.argsort(-keys[part], kind="stable")]
 
 
-def to_scores(keys: Keys, query: Vector, metric: Metric) -> NDArray[np.float32]:
-    """Client-facing scores from keys computed by ``keys_for`` for the same query."""
+def to_scores(keys: Keys, query: Vector, metric: Metric, vectors: Matrix) -> NDArray[np.float32]:
+    """Client-facing scores of the hits whose keys ``keys_for`` computed for ``query``.
+
+    ``vectors`` are the hits' stored vectors (k rows). For l2 the distance is computed again
+    from them directly: the expanded form behind the keys loses precision to cancellation
+    (about 1e-3 for an identical vector), which is fine for ranking but not as the answer.
+    """
     if metric is not Metric.L2:
         return keys
-    distances: NDArray[np.float32] = np.sqrt(np.maximum(float(query @ query) - keys, 0.0))
+    diff = vectors - query
+    distances: NDArray[np.float32] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return distances.astype(np.float32, copy=False)
 
 
