@@ -195,9 +195,6 @@ def test_search_returns_typed_results_best_first_with_requested_fields(library: 
     assert lean.results[0].text is None and lean.results[0].metadata is None
 
 
-@pytest.mark.xfail(
-    reason="the server applies filters once issue 4 wires them into search", strict=False
-)
 def test_search_with_a_filter_returns_only_matching_chunks(library: Library) -> None:
     library.add_chunks(
         [
