@@ -43,7 +43,7 @@ from domain.replication import (
     Op,
     SnapshotRequired,
     WriteAuthority,
-    decode_chunk,
+    decode_chunks,
     decode_document,
     decode_library,
     delete_chunks_op,
@@ -454,7 +454,7 @@ class LogApplier:
                 uow.documents.delete(library_id, payload["id"])
                 return _Effect(op, removed=removed)
             case "save_chunks":
-                chunks = [decode_chunk(library_id, c) for c in payload["chunks"]]
+                chunks = decode_chunks(payload)
                 uow.chunks.save_many(chunks)
                 return _Effect(op, chunks=chunks)
             case "delete_chunks":

@@ -115,6 +115,10 @@ class LoggedUnitOfWorkFactory(Protocol):
 
 # Encoders: entities to JSON payloads and back, bit for bit (embeddings as base64 of their
 # little-endian float32 bytes; timestamps as ISO 8601 with microseconds and offset).
+#
+# A ``save_chunks`` payload carries the batch's embeddings as one base64 string of the
+# (chunks x dimension) matrix under ``"embeddings"``; entries written before that carry one
+# base64 string per chunk under ``chunks[i]["embedding"]``, and ``decode_chunks`` reads both.
 
 
 def _time(moment: datetime) -> str:
@@ -219,9 +223,53 @@ def delete_document_op(library_id: str, document_id: str) -> Op:
 
 
 def save_chunks_op(library_id: str, chunks: list[Chunk]) -> Op:
-    return Op(
-        "save_chunks", {"library_id": library_id, "chunks": [encode_chunk(c) for c in chunks]}
-    )
+    """The op of a chunk batch: one base64 string for all the embeddings, so logging a
+    1,000-chunk write costs one encode of its matrix, not 1,000 (about 15 us a chunk)."""
+    if not chunks:
+        return Op("save_chunks", {"library_id": library_id, "chunks": []})
+    matrix = np.ascontiguousarray(np.stack([c.embedding for c in chunks]), dtype="<f4")
+    times: dict[datetime, str] = {}  # a batch shares a handful of timestamps
+
+    def stamp(moment: datetime) -> str:
+        text = times.get(moment)
+        return text if text is not None else times.setdefault(moment, _time(moment))
+
+    rows = [
+        {
+            "id": c.id,
+            "document_id": c.document_id,
+            "text": c.text,
+            "metadata": c.metadata,
+            "created_at": stamp(c.created_at),
+            "updated_at": stamp(c.updated_at),
+        }
+        for c in chunks
+    ]
+    embeddings = base64.b64encode(matrix.tobytes()).decode("ascii")
+    return Op("save_chunks", {"library_id": library_id, "chunks": rows, "embeddings": embeddings})
+
+
+def decode_chunks(payload: dict[str, Any]) -> list[Chunk]:
+    """The chunks of a ``save_chunks`` payload, in either encoding (see above)."""
+    library_id: str = payload["library_id"]
+    rows: list[dict[str, Any]] = payload["chunks"]
+    if "embeddings" not in payload:
+        return [decode_chunk(library_id, row) for row in rows]
+    raw = np.frombuffer(base64.b64decode(payload["embeddings"]), dtype="<f4")
+    matrix = raw.astype(np.float32).reshape(len(rows), -1) if rows else raw.reshape(0, 0)
+    return [
+        Chunk(
+            library_id=library_id,
+            document_id=row["document_id"],
+            text=row["text"],
+            embedding=matrix[i],
+            metadata=dict(row["metadata"]),
+            id=row["id"],
+            created_at=_parse_time(row["created_at"]),
+            updated_at=_parse_time(row["updated_at"]),
+        )
+        for i, row in enumerate(rows)
+    ]
 
 
 def delete_chunks_op(library_id: str, chunk_ids: list[str]) -> Op:
