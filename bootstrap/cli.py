@@ -13,6 +13,7 @@ import uvicorn
 
 from bootstrap.app import create_app
 from bootstrap.blas import limit_blas_threads
+from bootstrap.malloc import fix_mmap_threshold
 from bootstrap.settings import Settings
 
 
@@ -69,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # SIGTERM" (exit 143 in Docker) after a clean shutdown. A stop is not a failure: exit 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     limit_blas_threads(settings.blas_threads)
+    fix_mmap_threshold()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
