@@ -9,12 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from application.index_snapshots import IndexSnapshotter
-from application.live import LiveLibraries, LiveLibrary
+from application.live import LiveLibraries, LiveLibrary, PendingBuild
 from domain.errors import LibraryNotFound
-from domain.index.factory import build_index
 from domain.index.ivf import IvfIndex
 from domain.models import IndexSpec, IndexStatus
-from domain.ports import UnitOfWorkFactory
+from domain.ports import UnitOfWorkFactory, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,8 @@ class IndexService:
         live = self._live.get(library_id)
         with live.lock.read():
             live.ensure_alive()
-            generation, labels, vectors = live.start_build(spec)
-        self._launch(lambda: self._build(live, generation, spec, labels, vectors))
+            pending = live.start_build(spec)
+        self._launch(lambda: self._build(live, pending))
         return live.index_status()
 
     def rebuild_if_drifted(self, live: LiveLibrary) -> bool:
@@ -78,39 +77,20 @@ class IndexService:
             if last is not None and 0.9 * last <= size <= 1.1 * last:
                 return False
             self._drift_sizes[live.id] = size
-            spec = index.spec
-            generation, labels, vectors = live.start_build(spec)
+            pending = live.start_build(index.spec)
         log.info("library %s: IVF lists drifted at %d vectors; rebuilding", live.id, size)
-        self._launch(lambda: self._build(live, generation, spec, labels, vectors))
+        self._launch(lambda: self._build(live, pending))
         return True
 
-    def _build(
-        self, live: LiveLibrary, generation: int, spec: IndexSpec, labels: Any, vectors: Any
-    ) -> None:
-        library = live.library
-        try:
-            index = build_index(
-                spec,
-                library.dimension,
-                library.metric,
-                labels,
-                vectors,
-                lambda fraction: live.report_progress(generation, fraction),
-            )
-            del labels, vectors
-            with live.lock.write():
-                if live.dropped or not live.is_current_build(generation):
-                    return  # dropped, or superseded by a newer request
-                self._persist_spec(live.id, index.spec)
-                live.finish_build(generation, index)
-            log.info("library %s: %s index live", live.id, spec.type.value)
-            if self._snapshotter is not None:
-                _save_snapshot(self._snapshotter, live)
-        except LibraryNotFound:
+    def _build(self, live: LiveLibrary, pending: PendingBuild) -> None:
+        def persist(index: VectorIndex) -> None:
+            self._persist_spec(live.id, index.spec)
+
+        if not live.build(pending, before_swap=persist):
             return
-        except Exception as exc:  # a build must never take the node down
-            log.exception("library %s: index build failed", live.id)
-            live.fail_build(generation, f"{type(exc).__name__}: {exc}")
+        log.info("library %s: %s index live", live.id, pending.spec.type.value)
+        if self._snapshotter is not None:
+            _save_snapshot(self._snapshotter, live)
 
     def _persist_spec(self, library_id: str, spec: IndexSpec) -> None:
         with self._uow_factory() as uow:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,6 +38,16 @@ from domain.models import (
 from domain.ports import IndexSnapshotStore, UnitOfWorkFactory, VectorIndex
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBuild:
+    """A build handed to a background thread: its generation, spec and input vectors."""
+
+    generation: int
+    spec: IndexSpec
+    labels: Labels
+    vectors: Matrix
 
 
 @dataclass(slots=True)
@@ -130,14 +140,46 @@ class LiveLibrary:
     # Background builds. ``start_build`` and ``finish_build`` need the write lock; the build
     # itself runs between them with no library lock held.
 
-    def start_build(self, spec: IndexSpec) -> tuple[int, Labels, Matrix]:
-        """Register a build of ``spec`` (superseding any in flight) and return its
-        generation and a snapshot of the vectors to build from. Needs the read lock at least."""
+    def start_build(self, spec: IndexSpec) -> PendingBuild:
+        """Register a build of ``spec`` (superseding any in flight) with a copy of the
+        vectors to build from; writes from now on are journaled for it. Needs the read lock
+        at least."""
         labels, vectors = self.index.items()
         with self._build_mutex:
             self._generation += 1
             self._build = _Build(self._generation, spec)
-            return self._generation, labels, vectors
+            return PendingBuild(self._generation, spec, labels, vectors)
+
+    def build(
+        self, pending: PendingBuild, before_swap: Callable[[VectorIndex], None] | None = None
+    ) -> bool:
+        """Build ``pending`` with no library lock held, then, under the write lock, call
+        ``before_swap`` (to persist the new spec, say) and make the index live. False when
+        the build was superseded, the library dropped, or the build failed (the reason then
+        shows in the index status while the previous index keeps serving). Call it without
+        holding the lock, on a background thread."""
+        library = self.library
+        try:
+            index = build_index(
+                pending.spec,
+                library.dimension,
+                library.metric,
+                pending.labels,
+                pending.vectors,
+                lambda fraction: self.report_progress(pending.generation, fraction),
+            )
+            with self.lock.write():
+                if self.dropped or not self.is_current_build(pending.generation):
+                    return False
+                if before_swap is not None:
+                    before_swap(index)
+                return self.finish_build(pending.generation, index)
+        except LibraryNotFound:
+            return False
+        except Exception as exc:  # a build must never take the node down
+            log.exception("library %s: index build failed", self.id)
+            self.fail_build(pending.generation, f"{type(exc).__name__}: {exc}")
+            return False
 
     def report_progress(self, generation: int, progress: float) -> None:
         with self._build_mutex:

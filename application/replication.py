@@ -32,7 +32,6 @@ from typing import Self
 
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import NotLeader
-from domain.index.factory import build_index
 from domain.models import Chunk, Document, IndexSpec, Library, Page
 from domain.ports import ChunkRepository, DocumentRepository, LibraryRepository, UnitOfWork
 from domain.replication import (
@@ -498,28 +497,12 @@ class LogApplier:
 
 
 def _rebuild_in_background(live: LiveLibrary, spec: IndexSpec) -> None:
-    """Follow the leader's index change: build ``spec`` off the lock, swap it in under it.
-    The caller holds the library's write lock."""
-    generation, labels, vectors = live.start_build(spec)
-    library = live.library
-
-    def build() -> None:
-        try:
-            index = build_index(
-                spec,
-                library.dimension,
-                library.metric,
-                labels,
-                vectors,
-                lambda fraction: live.report_progress(generation, fraction),
-            )
-            with live.lock.write():
-                live.finish_build(generation, index)
-        except Exception as exc:  # a build must never take the follower down
-            log.exception("library %s: index build failed on the follower", live.id)
-            live.fail_build(generation, f"{type(exc).__name__}: {exc}")
-
-    threading.Thread(target=build, name="follower-index-build", daemon=True).start()
+    """Follow the leader's index change: build ``spec`` off the lock, swap it in under it
+    (the spec itself reached the store through the log). The caller holds the write lock."""
+    pending = live.start_build(spec)
+    threading.Thread(
+        target=live.build, args=(pending,), name="follower-index-build", daemon=True
+    ).start()
 
 
 def compact_log(uow_factory: LoggedUnitOfWorkFactory, through: int) -> int:
