@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from domain.index.hnsw import HnswIndex
 from domain.index.scoring import SearchParams
@@ -150,6 +151,48 @@ def test_hnsw_recall_at_10_on_real_vectors_bulk_and_incremental() -> None:
     unit = base[:1_000] / np.linalg.norm(base[:1_000], axis=1, keepdims=True)
     small_truth = np.argsort(-(queries @ unit.T), axis=1)[:, :10]
     assert recall_at_10(small, queries, small_truth) >= 0.9
+
+
+def tight_clusters(n: int, clusters: int, seed: int) -> NDArray[np.float32]:
+    """Points within 0.01 of one of ``clusters`` random centres: a nearest-neighbour graph
+    of them is one island per cluster."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, 32))
+    which = rng.integers(0, clusters, n)
+    return (centres[which] + 0.01 * rng.normal(size=(n, 32))).astype(np.float32)
+
+
+def brute_force_top_10(
+    base: NDArray[np.float32], labels: NDArray[np.int64], queries: NDArray[np.float32]
+) -> NDArray[np.int64]:
+    distances = ((queries[:, None, :] - base[None, :, :]) ** 2).sum(axis=2)
+    return labels[np.argsort(distances, axis=1)[:, :10]]
+
+
+def test_bulk_build_on_tight_clusters_reaches_every_node_and_agrees_with_brute_force() -> None:
+    base = tight_clusters(3_100, 40, seed=1)
+    queries, base = base[3_000:], base[:3_000]  # fresh points around the same centres
+    labels = np.arange(3_000, dtype=np.int64)
+    index = HnswIndex.build(32, Metric.L2, HnswParams(m=8, ef_construction=64), labels, base)
+    assert index.max_level >= 1 and index.unreachable() == [0] * (index.max_level + 1)
+    truth = brute_force_top_10(base, labels, queries)
+    assert recall_at_10(index, queries, truth) >= 0.9
+
+
+def test_compaction_after_deletes_on_tight_clusters_keeps_every_node_reachable() -> None:
+    base = tight_clusters(3_100, 40, seed=2)
+    queries, base = base[3_000:], base[:3_000]
+    index = HnswIndex.build(
+        32, Metric.L2, HnswParams(m=8, ef_construction=64), np.arange(3_000), base
+    )
+    index.remove(np.arange(0, 3_000, 3))  # a third: the graph is rebuilt from the rest
+    assert index.tombstones == 0 and len(index) == 2_000
+    assert index.unreachable() == [0] * (index.max_level + 1)
+    labels, vectors = index.items()
+    truth = brute_force_top_10(vectors, labels, queries)
+    assert recall_at_10(index, queries, truth) >= 0.9
+    hits = index.search(queries[0], 10, params=WIDE)
+    assert not any(label % 3 == 0 for label in hits.labels.tolist())
 
 
 def test_from_state_rejects_inconsistent_arrays() -> None:
