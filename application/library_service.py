@@ -66,9 +66,9 @@ class LibraryService:
             page = uow.libraries.list(limit, cursor)
             infos = []
             for library in page.items:
-                if library.id not in self._live:
+                live = self._live.find(library.id)
+                if live is None:
                     continue  # deleted between the listing and now
-                live = self._live.get(library.id)
                 infos.append(self._info(uow, live))
         return Page(infos, page.next_cursor)
 

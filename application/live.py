@@ -257,11 +257,15 @@ class LiveLibraries:
         self._mutex = threading.Lock()
 
     def get(self, library_id: str) -> LiveLibrary:
-        with self._mutex:
-            live = self._libraries.get(library_id)
+        live = self.find(library_id)
         if live is None:
             raise LibraryNotFound(library_id)
         return live
+
+    def find(self, library_id: str) -> LiveLibrary | None:
+        """The library, or None; one lookup, so no delete can slip between a check and a get."""
+        with self._mutex:
+            return self._libraries.get(library_id)
 
     def add(self, live: LiveLibrary) -> None:
         with self._mutex:

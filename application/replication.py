@@ -414,7 +414,9 @@ class LogApplier:
     def apply(self, entry: LogEntry) -> bool:
         """Apply ``entry``; False if it was already applied. ``LogGap`` if one is missing."""
         touched = sorted({op.library_id for op in entry.ops})
-        lives = [self._live.get(lib) for lib in touched if lib in self._live]
+        # Several libraries' locks, taken in id order: the one place that holds more than
+        # one, and a fixed order keeps it deadlock-free.
+        lives = [live for lib in touched if (live := self._live.find(lib)) is not None]
         with contextlib.ExitStack() as locks:
             for live in lives:
                 locks.enter_context(live.lock.write())
@@ -465,17 +467,17 @@ class LogApplier:
     def _show(self, effect: _Effect) -> None:
         library_id = effect.op.library_id
         if effect.op.kind == "delete_library":
-            if library_id in self._live:
-                live = self._live.get(library_id)
-                live.dropped = True
+            dropped = self._live.find(library_id)
+            if dropped is not None:
+                dropped.dropped = True
                 self._live.discard(library_id)
             return
         if effect.library is not None:
             self._show_library(effect.library)
             return
-        if library_id not in self._live:
+        live = self._live.find(library_id)
+        if live is None:
             return
-        live = self._live.get(library_id)
         if effect.removed:
             live.remove(effect.removed)
         if effect.op.kind == "delete_document":
@@ -486,10 +488,10 @@ class LogApplier:
             live.upsert(effect.chunks)
 
     def _show_library(self, library: Library) -> None:
-        if library.id not in self._live:
+        live = self._live.find(library.id)
+        if live is None:
             self._live.add(LiveLibrary(library))
             return
-        live = self._live.get(library.id)
         previous = live.library.index
         live.library = library
         if library.index != previous:
