@@ -298,11 +298,15 @@ class LiveLibraries:
     def load(
         self,
         uow_factory: UnitOfWorkFactory,
-        batch_size: int = 20_000,
+        batch_size: int = 2_000,
         snapshots: IndexSnapshotStore | None = None,
     ) -> None:
         """Rebuild every library's in-memory state from the store (at start-up), taking its
-        index from ``snapshots`` when a snapshot there still matches the store."""
+        index from ``snapshots`` when a snapshot there still matches the store.
+
+        Small batches keep the transient rows of a read small: what the allocator keeps of
+        them stays resident after the load (81k x 384 vectors: 20,000-row batches left ~70
+        MiB more resident than 2,000-row ones, and were no faster)."""
         cursor: str | None = None
         while True:
             with uow_factory(read_only=True) as uow:
@@ -451,7 +455,7 @@ def _read_store(
         live.labels = restored
     expected = len(live.labels)
     label_blocks: list[Labels] = []
-    vector_blocks: list[Matrix] = []
+    vectors = np.empty((0, library.dimension), dtype=np.float32)
     stored = 0
     with uow_factory(read_only=True) as uow:
         cursor: str | None = None
@@ -461,16 +465,23 @@ def _read_store(
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
-        for batch in uow.chunks.scan(library.id, batch_size):
-            labels = live.labels.assign([c.id for c in batch], [c.document_id for c in batch])
-            stored += len(batch)
+        if restored is None:
+            # One matrix of the right size, filled in place: no list of blocks to
+            # concatenate, so the vectors are held once while the index is built.
+            vectors = np.empty((uow.libraries.counts(library.id)[1], library.dimension), np.float32)
+        for block in uow.chunks.scan_columns(library.id, batch_size):
+            labels = live.labels.assign(block.ids, block.document_ids)
+            n = len(block)
             if restored is not None:
                 if len(live.labels) > expected:
                     return None  # a stored chunk the snapshot does not know
             else:
+                if stored + n > vectors.shape[0]:  # the count is a bound, not a promise
+                    vectors = _with_rows(vectors, stored + n)
+                vectors[stored : stored + n] = block.embeddings
                 label_blocks.append(labels)
-                vector_blocks.append(np.stack([c.embedding for c in batch]))
-            live.metadata.upsert_many(labels, batch)
+            stored += n
+            live.metadata.upsert_columns(labels, block)
             if stored % 100_000 < batch_size <= stored:
                 log.info("library %s: read %d chunks", library.id, stored)
     if restored is not None:
@@ -478,5 +489,12 @@ def _read_store(
         return (live, None) if stored == expected else None
     if not label_blocks:
         return live, None
-    vectors = np.concatenate(vector_blocks) if len(vector_blocks) > 1 else vector_blocks[0]
-    return live, (np.concatenate(label_blocks), vectors)
+    labels_read = np.concatenate(label_blocks) if len(label_blocks) > 1 else label_blocks[0]
+    return live, (labels_read, vectors[:stored])
+
+
+def _with_rows(matrix: Matrix, rows: int) -> Matrix:
+    """``matrix`` with room for at least ``rows`` rows (doubling), its rows kept."""
+    grown = np.empty((max(rows, 2 * matrix.shape[0]), matrix.shape[1]), dtype=matrix.dtype)
+    grown[: matrix.shape[0]] = matrix
+    return grown

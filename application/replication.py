@@ -32,7 +32,7 @@ from typing import Self
 
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import NotLeader
-from domain.models import Chunk, Document, IndexSpec, Library, Page
+from domain.models import Chunk, ChunkColumns, Document, IndexSpec, Library, Page
 from domain.ports import ChunkRepository, DocumentRepository, LibraryRepository, UnitOfWork
 from domain.replication import (
     LogEntry,
@@ -312,6 +312,9 @@ class _RecordingChunks:
 
     def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[builtins.list[Chunk]]:
         return self._inner.scan(library_id, batch_size)
+
+    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+        return self._inner.scan_columns(library_id, batch_size)
 
 
 class RecordingUnitOfWork:

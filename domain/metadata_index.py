@@ -20,7 +20,7 @@ Not thread-safe: callers hold the library's lock, as they do for its vector inde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -47,7 +47,7 @@ from domain.filters import (
     rfc3339_micros,
 )
 from domain.index.scoring import Labels, Mask
-from domain.models import Chunk, Metadata, MetadataValue
+from domain.models import Chunk, ChunkColumns, Metadata, MetadataValue
 
 _MIN_SLOTS = 64
 _NO_SLOT = -1
@@ -373,7 +373,12 @@ class MetadataIndex:
         replaced: the index keeps one label per chunk id, as ``LabelMap`` does.
         """
         self._upsert_rows(
-            [label], [chunk_id], [document_id], [metadata], [created_at], [updated_at]
+            [label],
+            [chunk_id],
+            [document_id],
+            {0: metadata} if metadata else {},
+            np.array([datetime_micros(created_at)], dtype=np.int64),
+            np.array([datetime_micros(updated_at)], dtype=np.int64),
         )
 
     def upsert_many(self, labels: Sequence[int] | Labels, chunks: Sequence[Chunk]) -> None:
@@ -382,13 +387,39 @@ class MetadataIndex:
         metadata (or replace a chunk that did)."""
         if len(labels) != len(chunks):
             raise ValueError(f"{len(labels)} labels for {len(chunks)} chunks")
+        micros: dict[datetime, int] = {}  # a batch shares a handful of timestamps
+
+        def micros_of(moments: Iterable[datetime]) -> NDArray[np.int64]:
+            return np.fromiter(
+                (
+                    micros[m] if m in micros else micros.setdefault(m, datetime_micros(m))
+                    for m in moments
+                ),
+                dtype=np.int64,
+                count=len(chunks),
+            )
+
         self._upsert_rows(
             [int(label) for label in labels],
             [c.id for c in chunks],
             [c.document_id for c in chunks],
-            [c.metadata for c in chunks],
-            [c.created_at for c in chunks],
-            [c.updated_at for c in chunks],
+            {i: c.metadata for i, c in enumerate(chunks) if c.metadata},
+            micros_of(c.created_at for c in chunks),
+            micros_of(c.updated_at for c in chunks),
+        )
+
+    def upsert_columns(self, labels: Labels, columns: ChunkColumns) -> None:
+        """``upsert_many`` from columns (a start-up load): the timestamps go in as arrays and
+        only the rows with metadata cost per-key work."""
+        if labels.shape[0] != len(columns):
+            raise ValueError(f"{labels.shape[0]} labels for {len(columns)} chunks")
+        self._upsert_rows(
+            labels.tolist(),
+            columns.ids,
+            columns.document_ids,
+            columns.metadata,
+            columns.created_micros,
+            columns.updated_micros,
         )
 
     def remove(self, labels: Iterable[int] | Labels) -> None:
@@ -523,21 +554,30 @@ class MetadataIndex:
         labels: list[int],
         chunk_ids: list[str],
         document_ids: list[str],
-        metadatas: Sequence[Metadata],
-        created: Sequence[datetime],
-        updated: Sequence[datetime],
+        metadatas: Mapping[int, Metadata],
+        created: NDArray[np.int64],
+        updated: NDArray[np.int64],
     ) -> None:
-        """``upsert`` of many rows at once; rows apply in order (the last wins)."""
+        """``upsert`` of many rows at once; rows apply in order (the last wins).
+        ``metadatas`` holds the metadata of row ``i`` at key ``i``, only for rows with any;
+        ``created`` and ``updated`` are microseconds since the epoch."""
         if not labels:
             return
         if min(labels) < 0:
             raise ValueError(f"labels are non-negative, got {min(labels)}")
         if len(set(labels)) < len(labels) or len(set(chunk_ids)) < len(chunk_ids):
             # a label or an id twice: one row at a time keeps the "last wins" order
-            each = zip(labels, chunk_ids, document_ids, metadatas, created, updated, strict=True)
-            for label, chunk_id, document_id, metadata, created_at, updated_at in each:
+            for i, (label, chunk_id, document_id) in enumerate(
+                zip(labels, chunk_ids, document_ids, strict=True)
+            ):
+                metadata = metadatas.get(i)
                 self._upsert_rows(
-                    [label], [chunk_id], [document_id], [metadata], [created_at], [updated_at]
+                    [label],
+                    [chunk_id],
+                    [document_id],
+                    {} if metadata is None else {0: metadata},
+                    created[i : i + 1],
+                    updated[i : i + 1],
                 )
             return
         self._ensure(max(labels) + 1)
@@ -555,17 +595,14 @@ class MetadataIndex:
             self._chunk_ids[label] = chunk_id
         at = np.asarray(labels, dtype=np.int64)
         self._live[at] = True
-        micros: dict[datetime, int] = {}  # a batch shares a handful of timestamps
-        for column, moments in ((self._created, created), (self._updated, updated)):
-            column[at] = [
-                micros[m] if m in micros else micros.setdefault(m, datetime_micros(m))
-                for m in moments
-            ]
+        self._created[at] = created
+        self._updated[at] = updated
         self._move_to_documents(at, document_ids)
         rows = self._chunks.rows
-        for label, metadata in zip(labels, metadatas, strict=True):
-            if metadata or label in rows:
-                self._chunks.set(label, metadata)
+        # Rows without metadata matter only where they replace a chunk that had some.
+        stale = [i for i, label in enumerate(labels) if label in rows] if rows else []
+        for i in sorted({*metadatas, *stale}):
+            self._chunks.set(labels[i], metadatas.get(i, {}))
 
     def _move_to_documents(self, labels: Labels, document_ids: list[str]) -> None:
         slot_of = {d: self._document_slot(d) for d in dict.fromkeys(document_ids)}

@@ -171,6 +171,28 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkColumns:
+    """A run of one library's stored chunks, column by column: what a start-up load needs
+    (no text), without a ``Chunk`` object, a vector or a datetime per row.
+
+    Row ``i`` is the chunk ``ids[i]`` of document ``document_ids[i]``, its embedding
+    ``embeddings[i]`` (float32, possibly a read-only view of the store's bytes: copy it to
+    keep it), its timestamps in microseconds since the epoch (UTC) and its metadata
+    ``metadata[i]``, a key only for rows whose metadata is not empty.
+    """
+
+    ids: list[str]
+    document_ids: list[str]
+    embeddings: Matrix
+    metadata: dict[int, Metadata]
+    created_micros: NDArray[np.int64]
+    updated_micros: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of a listing; ``next_cursor`` is opaque and None on the last page."""
 

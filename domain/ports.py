@@ -9,7 +9,17 @@ from typing import Protocol, Self
 
 from domain.index.scoring import Hits, Labels, Mask, SearchParams, StateArrays
 from domain.index.snapshot import IndexSnapshot
-from domain.models import Chunk, Document, IndexSpec, Library, Matrix, Metric, Page, Vector
+from domain.models import (
+    Chunk,
+    ChunkColumns,
+    Document,
+    IndexSpec,
+    Library,
+    Matrix,
+    Metric,
+    Page,
+    Vector,
+)
 
 
 class LibraryRepository(Protocol):
@@ -66,6 +76,10 @@ class ChunkRepository(Protocol):
 
     def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[builtins.list[Chunk]]:
         """Every chunk of the library in batches, for rebuilding in-memory state."""
+
+    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+        """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
+        columns without the text: the lean read that rebuilds in-memory state at start-up."""
 
 
 class UnitOfWork(Protocol):

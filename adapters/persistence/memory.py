@@ -34,7 +34,8 @@ from adapters.persistence.cursor import (
 )
 from adapters.persistence.errors import InactiveUnitOfWork, ReadOnlyUnitOfWork, UnitOfWorkError
 from domain.errors import DocumentNotFound, LibraryNotFound, StoreUnavailable
-from domain.models import Chunk, Document, Library, Metadata, Page
+from domain.filters import datetime_micros
+from domain.models import Chunk, ChunkColumns, Document, Library, Metadata, Page
 from domain.ports import ChunkRepository, DocumentRepository, LibraryRepository
 
 V = TypeVar("V")
@@ -388,6 +389,33 @@ class MemoryChunkRepository:
             if not rows:
                 return
             yield [_copy_chunk(chunk) for _, _, chunk in rows]
+            after = rows[-1][0]
+
+    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+        """``scan`` as columns: one float32 matrix per batch and no per-row copies but the
+        metadata of the rows that have any."""
+        check_page_size(batch_size)
+        after = 0
+        while True:
+            data = self._tx.reading()._data.get(library_id)
+            rows = [] if data is None else data.chunks.after(after, batch_size)
+            if not rows:
+                return
+            stored = [chunk for _, _, chunk in rows]
+            yield ChunkColumns(
+                ids=[c.id for c in stored],
+                document_ids=[c.document_id for c in stored],
+                embeddings=np.stack([c.embedding for c in stored]).astype(np.float32, copy=False),
+                metadata={
+                    i: _copy_metadata(c.metadata) for i, c in enumerate(stored) if c.metadata
+                },
+                created_micros=np.fromiter(
+                    (datetime_micros(c.created_at) for c in stored), np.int64, len(stored)
+                ),
+                updated_micros=np.fromiter(
+                    (datetime_micros(c.updated_at) for c in stored), np.int64, len(stored)
+                ),
+            )
             after = rows[-1][0]
 
     def list(

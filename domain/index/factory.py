@@ -48,6 +48,7 @@ def build_index(
     if not isinstance(params, FlatParams):
         raise ValueError(f"index type {spec.type.value!r} does not take {type(params).__name__}")
     index = FlatIndex(dimension, metric)
+    index.reserve(labels.shape[0])
     step = 50_000
     for start in range(0, labels.shape[0], step):
         index.add(labels[start : start + step], vectors[start : start + step])

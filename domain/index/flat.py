@@ -191,6 +191,11 @@ class FlatIndex:
         index._size = n
         return index
 
+    def reserve(self, capacity: int) -> None:
+        """Make room for ``capacity`` rows at once, so adding up to that many copies each
+        vector once instead of regrowing the matrix (a bulk build knows its size)."""
+        self._ensure_capacity(capacity)
+
     def _ensure_capacity(self, needed: int) -> None:
         capacity = self._vectors.shape[0]
         if needed <= capacity:

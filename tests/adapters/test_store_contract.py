@@ -696,6 +696,49 @@ def test_scan_yields_every_chunk_once_in_insertion_order_in_batches(
     )
 
 
+def test_scan_columns_agrees_with_scan_row_for_row_without_the_text(
+    open_uow: OpenUnitOfWork,
+) -> None:
+    library = a_library()
+    doc = Document(library_id=library.id, id="d")
+    chunks = [
+        a_chunk(
+            library.id,
+            "d",
+            n,
+            id=f"c{n}",
+            metadata={"tag": "x", "n": n} if n % 3 == 0 else {},
+            created_at=T0 + timedelta(microseconds=n),
+            updated_at=T0 + timedelta(seconds=n),
+        )
+        for n in range(7)
+    ]
+    with open_uow() as uow:
+        uow.libraries.save(library)
+        uow.documents.save(doc)
+        uow.chunks.save_many(chunks)
+        uow.commit()
+    with open_uow(read_only=True) as uow:
+        blocks = list(uow.chunks.scan_columns(library.id, batch_size=3))
+        assert list(uow.chunks.scan_columns("missing")) == []
+    assert [len(b) for b in blocks] == [3, 3, 1]
+    assert [i for b in blocks for i in b.ids] == [c.id for c in chunks]
+    assert [d for b in blocks for d in b.document_ids] == ["d"] * 7
+    matrix = np.concatenate([b.embeddings for b in blocks])
+    assert matrix.dtype == np.float32 and matrix.shape == (7, DIM)
+    assert bits(matrix) == b"".join(bits(c.embedding) for c in chunks)
+    assert [b.metadata for b in blocks] == [
+        {0: {"tag": "x", "n": 0}},
+        {0: {"tag": "x", "n": 3}},
+        {0: {"tag": "x", "n": 6}},
+    ]
+    created = np.concatenate([b.created_micros for b in blocks])
+    updated = np.concatenate([b.updated_micros for b in blocks])
+    t0 = int((T0 - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+    assert created.tolist() == [t0 + n for n in range(7)]
+    assert updated.tolist() == [t0 + n * 1_000_000 for n in range(7)]
+
+
 # --- units of work -----------------------------------------------------------------------
 
 

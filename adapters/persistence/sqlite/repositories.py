@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -26,7 +27,9 @@ from adapters.persistence.cursor import (
     page_of,
 )
 from adapters.persistence.sqlite.codecs import (
+    EMPTY_OBJECT,
     blob_to_embedding,
+    blobs_to_matrix,
     datetime_to_micros,
     dump_json,
     embedding_to_blob,
@@ -36,7 +39,7 @@ from adapters.persistence.sqlite.codecs import (
 from adapters.persistence.sqlite.tables import chunks, documents, libraries
 from adapters.persistence.sqlite.transaction import AnyRow, SqlTransaction
 from domain.errors import DocumentNotFound, LibraryNotFound
-from domain.models import Chunk, Document, IndexSpec, Library, Metric, Page
+from domain.models import Chunk, ChunkColumns, Document, IndexSpec, Library, Metric, Page
 
 T = TypeVar("T")
 
@@ -70,6 +73,17 @@ def _upsert(table: Any, key: Sequence[str]) -> Any:
 _UPSERT_LIBRARY = _upsert(libraries, ["id"])
 _UPSERT_DOCUMENT = _upsert(documents, ["library_id", "id"])
 _UPSERT_CHUNK = _upsert(chunks, ["library_id", "id"])
+
+# What a start-up load reads of each chunk: no library id (it is the one asked for), no text.
+_SCAN_COLUMNS = (
+    chunks.c.seq,
+    chunks.c.id,
+    chunks.c.document_id,
+    chunks.c.embedding,
+    chunks.c.metadata_json,
+    chunks.c.created_at,
+    chunks.c.updated_at,
+)
 
 # Columns in the order ``_chunk_from_row`` unpacks them.
 _CHUNK_COLUMNS = (
@@ -364,6 +378,33 @@ class SqlChunkRepository:
                 return
             yield [chunk for _, chunk in rows]
             after = rows[-1][0]
+
+    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+        """``scan`` as columns, paged the same way: the embeddings of a batch are its BLOBs
+        joined and decoded as one float32 matrix, the text is not read, and metadata JSON
+        is parsed only for rows that have any."""
+        check_page_size(batch_size)
+        after = 0
+        while True:
+            statement = (
+                select(*_SCAN_COLUMNS)
+                .where(chunks.c.library_id == library_id, chunks.c.seq > after)
+                .order_by(chunks.c.seq)
+                .limit(batch_size)
+            )
+            rows = self._tx.read(statement).all()
+            if not rows:
+                return
+            seqs, ids, document_ids, blobs, metadata, created, updated = zip(*rows, strict=True)
+            yield ChunkColumns(
+                ids=list(ids),
+                document_ids=list(document_ids),
+                embeddings=blobs_to_matrix(blobs),
+                metadata={i: load_json(m) for i, m in enumerate(metadata) if m != EMPTY_OBJECT},
+                created_micros=np.asarray(created, dtype=np.int64),
+                updated_micros=np.asarray(updated, dtype=np.int64),
+            )
+            after = seqs[-1]
 
     def list(
         self, library_id: str, limit: int, cursor: str | None, document_id: str | None = None
