@@ -103,10 +103,15 @@ class ClusterEdge:
         await self.app(scope, receive, send)
 
     def _min_index(self, scope: Scope) -> int | None:
-        headers = dict(scope.get("headers", []))
-        raw = headers.get(MIN_INDEX_HEADER)
+        # Every read passes here: scan the headers (the last one wins, as a dict of them
+        # would keep) and parse a query string only when there is one.
+        raw: bytes | None = None
+        for name, value in scope.get("headers", []):
+            if name == MIN_INDEX_HEADER:
+                raw = value
         if raw is None:
-            values = parse_qs(scope.get("query_string", b"").decode()).get("min_index")
+            query: bytes = scope.get("query_string", b"")
+            values = parse_qs(query.decode()).get("min_index") if query else None
             raw = values[0].encode() if values else None
         if raw is None or not raw.strip().isdigit():
             return None

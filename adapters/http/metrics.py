@@ -30,6 +30,25 @@ class HttpMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def record(self, method: str, route: str, status: str, seconds: float) -> None:
+        """Count one answered request and observe its latency.
+
+        The labelled children are kept per label tuple: ``labels()`` validates and looks
+        them up under the metric's lock on every call, and the tuples seen are few (method,
+        route template, status).
+        """
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, status),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -76,5 +95,4 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status_code)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            self.metrics.record(method, template, str(status_code), time.perf_counter() - started)

@@ -82,7 +82,12 @@ def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
         return np.empty(0, dtype=np.intp)
     if k >= n:
         return np.argsort(-keys, kind="stable")
-    part = np.argpartition(-keys, k - 1)[:k]
+    # Partition the keys themselves (the k largest land at the end): negating all n keys
+    # first would allocate and write another n floats per query for nothing. Only the k
+    # picked are negated to sort them; sorting their positions first keeps equal keys in
+    # row order, as the stable sort of the whole array does.
+    part = np.argpartition(keys, n - k)[n - k :]
+    part.sort()
     return part[np.argsort(-keys[part], kind="stable")]
 
 
