@@ -7,7 +7,7 @@ the HTTP adapter depends on the application layer only.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide
 from fastapi import Depends, Query
@@ -19,11 +19,34 @@ from application.library_service import LibraryService
 from application.search_service import SearchService
 from domain.errors import InvalidFilter
 
-Libraries = Annotated[LibraryService, Depends(Provide["library_service"])]
-Documents = Annotated[DocumentService, Depends(Provide["document_service"])]
-Chunks = Annotated[ChunkService, Depends(Provide["chunk_service"])]
-Indexes = Annotated[IndexService, Depends(Provide["index_service"])]
-Searches = Annotated[SearchService, Depends(Provide["search_service"])]
+
+def _inline(marker: Any) -> Any:
+    """``Depends`` on a coroutine that answers ``marker``: FastAPI awaits it on the event loop.
+
+    ``Depends(Provide[...])`` makes the marker itself the dependency, a plain callable, which
+    FastAPI runs in the thread pool: one more round trip between the event loop and a worker
+    thread on every request, only to get the marker back, which ``@inject`` then replaces
+    with the container's service. The marker also stays in the ``Annotated`` metadata, after
+    this ``Depends``, which is where ``@inject`` finds it (FastAPI ignores it there).
+    """
+
+    async def provided() -> Any:
+        return marker
+
+    return Depends(provided)
+
+
+_LIBRARIES = Provide["library_service"]
+_DOCUMENTS = Provide["document_service"]
+_CHUNKS = Provide["chunk_service"]
+_INDEXES = Provide["index_service"]
+_SEARCHES = Provide["search_service"]
+
+Libraries = Annotated[LibraryService, _inline(_LIBRARIES), _LIBRARIES]
+Documents = Annotated[DocumentService, _inline(_DOCUMENTS), _DOCUMENTS]
+Chunks = Annotated[ChunkService, _inline(_CHUNKS), _CHUNKS]
+Indexes = Annotated[IndexService, _inline(_INDEXES), _INDEXES]
+Searches = Annotated[SearchService, _inline(_SEARCHES), _SEARCHES]
 
 PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[
