@@ -59,36 +59,59 @@ def squared_norms(matrix: Matrix) -> NDArray[np.float32]:
 
 
 def keys_for(
-    matrix: Matrix, query: Vector, metric: Metric, sq_norms: NDArray[np.float32] | None = None
+    matrix: Matrix,
+    query: Vector,
+    metric: Metric,
+    sq_norms: NDArray[np.float32] | None = None,
+    *,
+    out: Keys | None = None,
 ) -> Keys:
     """Higher-is-better keys of every row of ``matrix`` against a prepared ``query``.
 
-    One BLAS matrix-vector product: O(n·d) time, O(n) extra space.
+    One BLAS matrix-vector product: O(n·d) time, O(n) extra space, written into ``out``
+    (float32, one per row) when given instead of a fresh array.
     """
-    dots: Keys = np.asarray(matrix @ query, dtype=np.float32)
+    if out is None:
+        dots: Keys = np.asarray(matrix @ query, dtype=np.float32)
+    else:
+        dots = np.matmul(matrix, query, out=out)
     if metric is not Metric.L2:
         return dots
     norms = squared_norms(matrix) if sq_norms is None else sq_norms
     # -(|x|^2 - 2x.q + |q|^2); |q|^2 is the same for every row, so it only shifts the keys
     # and is added back in to_scores.
-    keys: Keys = (2.0 * dots - norms).astype(np.float32, copy=False)
-    return keys
+    if out is None:
+        keys: Keys = (2.0 * dots - norms).astype(np.float32, copy=False)
+        return keys
+    np.multiply(dots, np.float32(2.0), out=dots)
+    np.subtract(dots, norms, out=dots)
+    return dots
 
 
-def top_k(keys: Keys, k: int) -> NDArray[np.intp]:
-    """Positions of the ``k`` largest keys, largest first: O(n + k log k)."""
+def top_k(keys: Keys, k: int, *, scratch: Keys | None = None) -> NDArray[np.intp]:
+    """Positions of the ``k`` largest keys, largest first (equal keys in row order): O(n +
+    k log k).
+
+    The k-th largest key is found by partitioning a copy of the keys (into ``scratch``, n
+    float32, when given); the rows at or above it are then the only ones sorted. Unlike
+    ``argpartition``, nothing of n int64 positions is allocated per query, nor a negated
+    copy of the keys.
+    """
     n = keys.shape[0]
     if k <= 0 or n == 0:
         return np.empty(0, dtype=np.intp)
     if k >= n:
         return np.argsort(-keys, kind="stable")
-    # Partition the keys themselves (the k largest land at the end): negating all n keys
-    # first would allocate and write another n floats per query for nothing. Only the k
-    # picked are negated to sort them; sorting their positions first keeps equal keys in
-    # row order, as the stable sort of the whole array does.
-    part = np.argpartition(keys, n - k)[n - k :]
-    part.sort()
-    return part[np.argsort(-keys[part], kind="stable")]
+    if scratch is None:
+        copy = np.partition(keys, n - k)
+    else:
+        copy = scratch[:n]
+        np.copyto(copy, keys)
+        copy.partition(n - k)
+    candidates = np.flatnonzero(keys >= copy[n - k])
+    order = np.argsort(-keys[candidates], kind="stable")[:k]
+    best: NDArray[np.intp] = candidates[order]
+    return best
 
 
 def to_scores(keys: Keys, query: Vector, metric: Metric, vectors: Matrix) -> NDArray[np.float32]:
