@@ -20,7 +20,7 @@ from application.search_service import SearchService
 from domain.errors import InvalidFilter
 
 
-def _inline(marker: Any) -> Any:
+def on_loop(marker: Any) -> Any:
     """``Depends`` on a coroutine that answers ``marker``: FastAPI awaits it on the event loop.
 
     ``Depends(Provide[...])`` makes the marker itself the dependency, a plain callable, which
@@ -42,11 +42,11 @@ _CHUNKS = Provide["chunk_service"]
 _INDEXES = Provide["index_service"]
 _SEARCHES = Provide["search_service"]
 
-Libraries = Annotated[LibraryService, _inline(_LIBRARIES), _LIBRARIES]
-Documents = Annotated[DocumentService, _inline(_DOCUMENTS), _DOCUMENTS]
-Chunks = Annotated[ChunkService, _inline(_CHUNKS), _CHUNKS]
-Indexes = Annotated[IndexService, _inline(_INDEXES), _INDEXES]
-Searches = Annotated[SearchService, _inline(_SEARCHES), _SEARCHES]
+Libraries = Annotated[LibraryService, on_loop(_LIBRARIES), _LIBRARIES]
+Documents = Annotated[DocumentService, on_loop(_DOCUMENTS), _DOCUMENTS]
+Chunks = Annotated[ChunkService, on_loop(_CHUNKS), _CHUNKS]
+Indexes = Annotated[IndexService, on_loop(_INDEXES), _INDEXES]
+Searches = Annotated[SearchService, on_loop(_SEARCHES), _SEARCHES]
 
 PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[

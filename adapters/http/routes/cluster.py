@@ -5,11 +5,12 @@ from pathlib import Path
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
+from adapters.http.deps import on_loop
 from adapters.http.schemas import Problem
 from application.replication import ClusterService, LogServer
 
@@ -17,6 +18,13 @@ router = APIRouter(prefix="/v1/cluster", tags=["cluster"])
 
 SnapshotSource = Callable[[], Path]
 """Takes a consistent copy of the store and returns its path (the caller deletes it)."""
+
+_CLUSTER = Provide["cluster_service"]
+_LOG_SERVER = Provide["log_server"]
+_SNAPSHOT_SOURCE = Provide["snapshot_source"]
+Cluster = Annotated[ClusterService, on_loop(_CLUSTER), _CLUSTER]
+Log = Annotated[LogServer, on_loop(_LOG_SERVER), _LOG_SERVER]
+Snapshots = Annotated[SnapshotSource, on_loop(_SNAPSHOT_SOURCE), _SNAPSHOT_SOURCE]
 
 
 class PeerOut(BaseModel):
@@ -48,7 +56,7 @@ class LogBatchOut(BaseModel):
 
 @router.get("", response_model=ClusterOut)
 @inject
-def cluster(service: Annotated[ClusterService, Depends(Provide["cluster_service"])]) -> ClusterOut:
+def cluster(service: Cluster) -> ClusterOut:
     status = service.status()
     leader = status.leader
     return ClusterOut(
@@ -74,7 +82,7 @@ def cluster(service: Annotated[ClusterService, Depends(Provide["cluster_service"
 )
 @inject
 def pull_log(
-    server: Annotated[LogServer, Depends(Provide["log_server"])],
+    server: Log,
     node_id: Annotated[str, Query(min_length=1, max_length=128)],
     after: Annotated[int, Query(ge=0)] = 0,
     term: Annotated[int, Query(ge=0)] = 0,
@@ -94,7 +102,7 @@ def pull_log(
 @router.get("/snapshot", response_class=FileResponse)
 @inject
 def snapshot(
-    take: Annotated[SnapshotSource, Depends(Provide["snapshot_source"])],
+    take: Snapshots,
 ) -> FileResponse:
     """A consistent copy of this node's SQLite store (data and log), as a file."""
     path = take()

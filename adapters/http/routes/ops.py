@@ -4,9 +4,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from adapters.http.deps import on_loop
 from adapters.http.metrics import HttpMetrics
 from adapters.http.problems import problem_response, problem_responses
 from adapters.http.schemas import Health
@@ -15,6 +16,13 @@ router = APIRouter(tags=["operations"])
 
 ReadinessCheck = Callable[[], str | None]
 """Returns None when the node is ready to serve, else the reason it is not."""
+
+_READINESS = Provide["readiness"]
+_NODE_ROLE = Provide["node_role"]
+_HTTP_METRICS = Provide["http_metrics"]
+Readiness = Annotated[ReadinessCheck, on_loop(_READINESS), _READINESS]
+NodeRole = Annotated[Callable[[], str | None], on_loop(_NODE_ROLE), _NODE_ROLE]
+Metrics = Annotated[HttpMetrics, on_loop(_HTTP_METRICS), _HTTP_METRICS]
 
 
 @router.get("/healthz", response_model=Health)
@@ -29,8 +37,8 @@ def healthz() -> Health:
 )
 @inject
 def readyz(
-    check: Annotated[ReadinessCheck, Depends(Provide["readiness"])],
-    role: Annotated[Callable[[], str | None], Depends(Provide["node_role"])],
+    check: Readiness,
+    role: NodeRole,
 ) -> Health | Response:
     reason = check()
     if reason is not None:
@@ -40,5 +48,5 @@ def readyz(
 
 @router.get("/metrics", response_class=Response)
 @inject
-def metrics(http_metrics: Annotated[HttpMetrics, Depends(Provide["http_metrics"])]) -> Response:
+def metrics(http_metrics: Metrics) -> Response:
     return Response(generate_latest(http_metrics.registry), media_type=CONTENT_TYPE_LATEST)
