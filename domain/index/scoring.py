@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.index.jit import kernel
 from domain.models import Matrix, Metric, Vector
 from domain.vectors import prepare
 
@@ -46,6 +47,32 @@ class Hits:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+
+# How a compiled kernel names a metric: cosine is the dot product of unit vectors.
+KERNEL_L2 = 0
+KERNEL_DOT = 1
+
+
+def kernel_metric(metric: Metric) -> int:
+    """The code ``distance`` takes for ``metric``."""
+    return KERNEL_L2 if metric is Metric.L2 else KERNEL_DOT
+
+
+@kernel
+def distance(metric: int, a: Vector, b: Vector) -> float:
+    """Lower is closer: the squared l2 distance (``KERNEL_L2``), computed from the
+    differences so no cancellation can creep in, or the negated dot product (``KERNEL_DOT``).
+    O(d); the distance of every compiled kernel (HNSW walks, insertion, the heuristic)."""
+    total = np.float32(0.0)
+    if metric == KERNEL_L2:
+        for i in range(a.shape[0]):
+            diff = a[i] - b[i]
+            total += diff * diff
+        return total
+    for i in range(a.shape[0]):
+        total += a[i] * b[i]
+    return -total
 
 
 def prepare_query(query: Vector, metric: Metric) -> Vector:
