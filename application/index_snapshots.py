@@ -9,8 +9,9 @@ vectors takes minutes to build and about a second to load). Saved:
   time: a snapshot older than the store is rebuilt, never served;
 - at graceful shutdown (``save_all``).
 
-Flat indexes are not saved: loading one from the store is one copy of the vectors already
-read for the metadata, as fast as reading a snapshot, and it would double the disk used.
+Only index types registered with ``snapshot`` set are saved (``domain/index/registry.py``).
+Flat is not: loading it from the store is one copy of the vectors already read for the
+metadata, as fast as reading a snapshot, and a snapshot would double the disk used.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import time
 
 from application.live import LiveLibraries, LiveLibrary
-from domain.models import IndexType
+from domain.index.registry import kind_of
 from domain.ports import IndexSnapshotStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class IndexSnapshotter:
         return self._store is not None
 
     def save(self, live: LiveLibrary) -> bool:
-        """Snapshot ``live``'s index if it is approximate and changed since its last snapshot;
+        """Snapshot ``live``'s index if its type keeps snapshots and it changed since the last;
         True when a snapshot was written. The read lock is held only to copy the arrays."""
         store = self._store
         if store is None:
@@ -50,7 +51,7 @@ class IndexSnapshotter:
             with live.lock.read():
                 if live.dropped:
                     return False
-                if live.index.spec.type is IndexType.FLAT:
+                if not kind_of(live.index.spec.type).snapshot:
                     live.snapshot_mark = None
                     store.delete(live.id)  # of an approximate index it had before
                     return False
@@ -72,7 +73,7 @@ class IndexSnapshotter:
 
     def save_all(self) -> int:
         """Snapshot every changed approximate index and delete the snapshots of libraries
-        that are gone or went back to Flat; how many were written."""
+        that are gone or went back to a type without snapshots; how many were written."""
         store = self._store
         if store is None:
             return 0

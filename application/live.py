@@ -20,7 +20,7 @@ import numpy as np
 from application.locks import ReadWriteLock
 from domain.errors import LibraryNotFound
 from domain.filters import Filter
-from domain.index.factory import build_index, load_index, new_index
+from domain.index.registry import build_index, load_index, new_index
 from domain.index.scoring import Labels, Mask
 from domain.index.snapshot import IndexSnapshot
 from domain.labels import LabelMap

@@ -53,32 +53,26 @@ class IndexType(StrEnum):
     HNSW = "hnsw"
 
 
-class _Params(BaseModel):
+class IndexParams(BaseModel):
+    """The settings of one index type; each type's model is registered with it in
+    ``domain/index/registry.py``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FlatParams(_Params):
+class FlatParams(IndexParams):
     """The exact index has no parameters."""
 
 
-class IvfParams(_Params):
+class IvfParams(IndexParams):
     nlist: Annotated[int, Field(ge=1, le=65_536)] | None = None
     nprobe: Annotated[int, Field(ge=1, le=65_536)] | None = None
 
 
-class HnswParams(_Params):
+class HnswParams(IndexParams):
     m: Annotated[int, Field(ge=2, le=128)] = 16
     ef_construction: Annotated[int, Field(ge=4, le=4096)] = 200
     ef_search: Annotated[int, Field(ge=1, le=4096)] = 64
-
-
-IndexParams = FlatParams | IvfParams | HnswParams
-
-_PARAMS_BY_TYPE: dict[IndexType, type[_Params]] = {
-    IndexType.FLAT: FlatParams,
-    IndexType.IVF: IvfParams,
-    IndexType.HNSW: HnswParams,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +91,12 @@ class IndexSpec:
             raise InvalidIndexParams(
                 f"unknown index type {type_!r}; expected one of {allowed}", location="type"
             ) from None
+        # Imported here, not at the top: the registry imports the index modules, which
+        # import this one.
+        from domain.index.registry import params_model
+
         try:
-            parsed = _PARAMS_BY_TYPE[index_type].model_validate(params or {})
+            parsed = params_model(index_type).model_validate(params or {})
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
@@ -107,7 +105,7 @@ class IndexSpec:
             raise InvalidIndexParams(
                 f"invalid {index_type.value} params: {problems}", location="params"
             ) from None
-        return cls(index_type, parsed)  # type: ignore[arg-type]  # mapping keeps types paired
+        return cls(index_type, parsed)
 
     def params_dict(self) -> dict[str, Any]:
         return self.params.model_dump(exclude_none=True)

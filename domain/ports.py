@@ -116,7 +116,12 @@ class VectorIndex(Protocol):
 
     Labels are non-negative int64s chosen by the caller, one live vector per label. Vectors
     are given raw; the index prepares them for its metric (unit length for cosine).
-    Not thread-safe: callers hold the library's lock (readers share, writers exclude).
+
+    Concurrency: callers hold the library's lock, shared for reads and exclusive for
+    writes. Any number of ``search`` calls (and the other reads) run at once under the
+    shared lock, so a search writes nothing that another search can see: its scratch
+    (visited sets, heaps, buffers) is its own or taken from a pool and given back. Only
+    ``add`` and ``remove``, under the exclusive lock, change the index.
     """
 
     @property
@@ -129,6 +134,12 @@ class VectorIndex(Protocol):
     def dimension(self) -> int: ...
 
     def __len__(self) -> int: ...
+
+    @property
+    def needs_rebuild(self) -> bool:
+        """True when rebuilding the index from its own vectors with the same spec would
+        serve searches better (IVF: its lists drifted since training). An index that keeps
+        itself in shape (Flat; HNSW compacts its own tombstones) always says False."""
 
     def add(self, labels: Labels, vectors: Matrix) -> None:
         """Insert or replace the vector of each label."""
@@ -161,10 +172,6 @@ class VectorIndex(Protocol):
     def from_state(cls, state: StateArrays) -> Self:
         """The index ``to_state`` saved, identical in its search results; ``ValueError`` when
         the arrays are not a consistent snapshot of this index type."""
-
-
-class IndexFactory(Protocol):
-    def __call__(self, spec: IndexSpec, dimension: int, metric: Metric) -> VectorIndex: ...
 
 
 class IndexSnapshotStore(Protocol):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
-from domain.index.factory import load_index
 from domain.index.hnsw import HnswIndex
+from domain.index.registry import load_index
 from domain.index.snapshot import IndexSnapshot
 from domain.models import HnswParams, Metric
 

@@ -12,7 +12,7 @@ import pytest
 import application.live
 from application.dto import NewLibrary, SearchQuery
 from application.index_service import thread_launcher
-from domain.index.factory import build_index
+from domain.index.registry import build_index
 from domain.models import IndexState, Vector
 from domain.ports import VectorIndex
 from tests.application.conftest import Services, build_services, chunk_input, vector
