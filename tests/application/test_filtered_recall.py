@@ -23,7 +23,7 @@ import pytest
 from numpy.typing import NDArray
 
 import application.search_service as planner
-import domain.index.hnsw as hnsw
+import domain.index.hnsw.index as hnsw
 from application.dto import ChunkInput, NewLibrary, SearchQuery
 from tests.application.conftest import Services, build_services
 

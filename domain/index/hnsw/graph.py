@@ -1,0 +1,256 @@
+"""The HNSW graph's layout and its search, as compiled kernels (paper Algorithm 2 and the
+greedy descent of Algorithm 5; hnswlib's ``searchBaseLayerST``).
+
+Layout, shared by every kernel: vectors in one contiguous (capacity, d) float32 matrix;
+layer-0 links in a fixed-width (capacity, 2·M) int32 matrix with a count per node; the
+links of the few nodes that reach layer 1 and above in an (upper rows, levels, M) int32
+block, a node's row given by ``up_row`` (-1 for a layer-0-only node), with a count per row
+and level. A kernel reads these arrays and writes only arrays it allocated or was lent.
+
+The walk is a best-first search with two binary heaps over NumPy arrays: candidates (nearest
+first) and results (farthest first, at most ``ef``). A node is marked visited by writing the
+search's ``tag`` into a ``visited`` array that the search borrowed from a pool
+(``visited.py``), so no two searches share scratch and nothing is cleared between them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from domain.index.jit import kernel
+from domain.index.scoring import distance
+
+Nodes = NDArray[np.int64]
+Links = NDArray[np.int32]
+Counts = NDArray[np.int32]
+UpperLinks = NDArray[np.int32]  # (rows, levels, M)
+UpperCounts = NDArray[np.int32]  # (rows, levels)
+Visited = NDArray[np.uint32]
+Distances = NDArray[np.float32]
+Admit = NDArray[np.bool_]  # per node; empty means every node is admitted
+Matrix = NDArray[np.float32]
+Vector = NDArray[np.float32]
+
+
+@kernel
+def heap_push(keys: Distances, items: Nodes, size: int, key: np.float32, item: int) -> int:
+    """Push onto the min-heap held in ``keys[:size]``/``items[:size]``; returns the new
+    size. The arrays must have room for one more. O(log size)."""
+    i = size
+    keys[i] = key
+    items[i] = item
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= keys[i]:
+            break
+        keys[parent], keys[i] = keys[i], keys[parent]
+        items[parent], items[i] = items[i], items[parent]
+        i = parent
+    return size + 1
+
+
+@kernel
+def heap_pop(keys: Distances, items: Nodes, size: int) -> int:
+    """Drop the smallest key of the min-heap; returns the new size. O(log size)."""
+    size -= 1
+    keys[0] = keys[size]
+    items[0] = items[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        child = left
+        if left + 1 < size and keys[left + 1] < keys[left]:
+            child = left + 1
+        if keys[i] <= keys[child]:
+            break
+        keys[child], keys[i] = keys[i], keys[child]
+        items[child], items[i] = items[i], items[child]
+        i = child
+    return size
+
+
+@kernel
+def links_of(
+    links0: Links,
+    count0: Counts,
+    up_row: Links,
+    up_links: UpperLinks,
+    up_count: UpperCounts,
+    node: int,
+    level: int,
+) -> Links:
+    """The neighbour list of ``node`` on ``level`` (a view of its used slots)."""
+    if level == 0:
+        return links0[node, : count0[node]]
+    row = up_row[node]
+    return up_links[row, level - 1, : up_count[row, level - 1]]
+
+
+@kernel
+def greedy_closest(
+    vectors: Matrix,
+    links0: Links,
+    count0: Counts,
+    up_row: Links,
+    up_links: UpperLinks,
+    up_count: UpperCounts,
+    metric: int,
+    query: Vector,
+    start: int,
+    start_distance: np.float32,
+    level: int,
+) -> tuple[int, np.float32]:
+    """Hill-climb on ``level`` from ``start`` to a node none of whose neighbours is closer
+    (Algorithm 5's per-layer step with ef = 1). O(steps·M·d)."""
+    node = start
+    best = start_distance
+    moved = True
+    while moved:
+        moved = False
+        for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
+            d = distance(metric, query, vectors[neighbour])
+            if d < best:
+                best = d
+                node = neighbour
+                moved = True
+    return node, best
+
+
+@kernel
+def search_layer(
+    vectors: Matrix,
+    links0: Links,
+    count0: Counts,
+    up_row: Links,
+    up_links: UpperLinks,
+    up_count: UpperCounts,
+    metric: int,
+    query: Vector,
+    entries: Nodes,
+    ef: int,
+    level: int,
+    visited: Visited,
+    tag: int,
+    admit: Admit,
+) -> tuple[Distances, Nodes]:
+    """Best-first search of ``level`` from ``entries`` (Algorithm 2): the up to ``ef``
+    nearest admitted nodes found, nearest first, with their distances.
+
+    Nodes that are not admitted (filtered out, or tombstones) are walked through but never
+    returned, as in hnswlib. The walk stops when the nearest unexpanded candidate is farther
+    than the farthest of ``ef`` results. O(ef·M·d·log n) expected on layer 0.
+    """
+    filtering = admit.shape[0] > 0
+    capacity = max(4 * ef, 64)
+    cand_keys = np.empty(capacity, dtype=np.float32)
+    cand_nodes = np.empty(capacity, dtype=np.int64)
+    # Results are a min-heap of negated distances: the root is the farthest result.
+    res_keys = np.empty(ef + 1, dtype=np.float32)
+    res_nodes = np.empty(ef + 1, dtype=np.int64)
+    n_cand = 0
+    n_res = 0
+    for entry in entries:
+        if visited[entry] == tag:
+            continue
+        visited[entry] = tag
+        d = distance(metric, query, vectors[entry])
+        if n_cand == capacity:
+            capacity *= 2
+            cand_keys = _grown(cand_keys, capacity)
+            cand_nodes = _grown_nodes(cand_nodes, capacity)
+        n_cand = heap_push(cand_keys, cand_nodes, n_cand, d, entry)
+        if not filtering or admit[entry]:
+            n_res = heap_push(res_keys, res_nodes, n_res, -d, entry)
+            if n_res > ef:
+                n_res = heap_pop(res_keys, res_nodes, n_res)
+    while n_cand > 0:
+        nearest = cand_keys[0]
+        if n_res >= ef and nearest > -res_keys[0]:
+            break
+        node = cand_nodes[0]
+        n_cand = heap_pop(cand_keys, cand_nodes, n_cand)
+        for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
+            if visited[neighbour] == tag:
+                continue
+            visited[neighbour] = tag
+            d = distance(metric, query, vectors[neighbour])
+            if n_res >= ef and d >= -res_keys[0]:
+                continue
+            if n_cand == capacity:
+                capacity *= 2
+                cand_keys = _grown(cand_keys, capacity)
+                cand_nodes = _grown_nodes(cand_nodes, capacity)
+            n_cand = heap_push(cand_keys, cand_nodes, n_cand, d, neighbour)
+            if not filtering or admit[neighbour]:
+                n_res = heap_push(res_keys, res_nodes, n_res, -d, neighbour)
+                if n_res > ef:
+                    n_res = heap_pop(res_keys, res_nodes, n_res)
+    found = np.empty(n_res, dtype=np.int64)
+    found_distances = np.empty(n_res, dtype=np.float32)
+    for i in range(n_res - 1, -1, -1):
+        found[i] = res_nodes[0]
+        found_distances[i] = -res_keys[0]
+        n_res = heap_pop(res_keys, res_nodes, n_res)
+    return found_distances, found
+
+
+@kernel
+def search_graph(
+    vectors: Matrix,
+    links0: Links,
+    count0: Counts,
+    up_row: Links,
+    up_links: UpperLinks,
+    up_count: UpperCounts,
+    metric: int,
+    query: Vector,
+    entry: int,
+    max_level: int,
+    ef: int,
+    visited: Visited,
+    tag: int,
+    admit: Admit,
+) -> tuple[Distances, Nodes]:
+    """A whole query (Algorithm 5): greedy descent from the entry point through the upper
+    layers, then ``search_layer`` on layer 0 with ``ef``. The GIL stays released from entry
+    to return, so concurrent searches run on separate cores."""
+    node = entry
+    best = distance(metric, query, vectors[entry])
+    for level in range(max_level, 0, -1):
+        node, best = greedy_closest(
+            vectors, links0, count0, up_row, up_links, up_count, metric, query, node, best, level
+        )
+    entries = np.full(1, node, dtype=np.int64)
+    return search_layer(
+        vectors,
+        links0,
+        count0,
+        up_row,
+        up_links,
+        up_count,
+        metric,
+        query,
+        entries,
+        ef,
+        0,
+        visited,
+        tag,
+        admit,
+    )
+
+
+@kernel
+def _grown(keys: Distances, capacity: int) -> Distances:
+    out = np.empty(capacity, dtype=np.float32)
+    out[: keys.shape[0]] = keys
+    return out
+
+
+@kernel
+def _grown_nodes(nodes: Nodes, capacity: int) -> Nodes:
+    out = np.empty(capacity, dtype=np.int64)
+    out[: nodes.shape[0]] = nodes
+    return out
