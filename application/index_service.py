@@ -1,5 +1,5 @@
 """Index management: status, and rebuilds that run in the background (asked for, or after
-an IVF index drifted), each saved as a snapshot once it is live."""
+an index drifted), each saved as a snapshot once it is live."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 from application.index_snapshots import IndexSnapshotter
 from application.live import LiveLibraries, LiveLibrary, PendingBuild
 from domain.errors import LibraryNotFound
-from domain.index.ivf import IvfIndex
 from domain.models import IndexSpec, IndexStatus
 from domain.ports import UnitOfWorkFactory, VectorIndex
 
@@ -62,15 +61,13 @@ class IndexService:
         return live.index_status()
 
     def rebuild_if_drifted(self, live: LiveLibrary) -> bool:
-        """After a write: rebuild an IVF index of the same spec in the background once its
-        lists drifted (``IvfIndex.needs_rebuild``: it doubled since training, or a list grew
-        8x the average); True when a rebuild started. HNSW compacts its own tombstones.
-        Call it without holding the library's lock."""
+        """After a write: rebuild the index with the same spec in the background once it
+        says it drifted (``VectorIndex.needs_rebuild``; IVF: it doubled since training, or a
+        list grew 8x the average); True when a rebuild started. Call it without holding the
+        library's lock."""
         with self._drift_mutex, live.lock.read():
             index = live.index
-            if live.dropped or live.is_building() or not isinstance(index, IvfIndex):
-                return False
-            if not index.needs_rebuild:
+            if live.dropped or live.is_building() or not index.needs_rebuild:
                 return False
             size = len(index)
             last = self._drift_sizes.get(live.id)
@@ -78,7 +75,12 @@ class IndexService:
                 return False
             self._drift_sizes[live.id] = size
             pending = live.start_build(index.spec)
-        log.info("library %s: IVF lists drifted at %d vectors; rebuilding", live.id, size)
+        log.info(
+            "library %s: %s index drifted at %d vectors; rebuilding",
+            live.id,
+            index.spec.type.value,
+            size,
+        )
         self._launch(lambda: self._build(live, pending))
         return True
 
