@@ -23,9 +23,14 @@ RUN groupadd --system --gid 10001 stacksdb \
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    NUMBA_CACHE_DIR=/opt/numba-cache \
     STACKSDB_HOST=0.0.0.0 \
     STACKSDB_PORT=8000 \
     STACKSDB_DATA_DIR=/data
+# Compile the index kernels now, so the first search pays no compile pause; the cache stays
+# writable by the server, which recompiles into it if it runs on a different CPU.
+RUN python -m bootstrap.warmup \
+ && chown -R stacksdb:stacksdb /opt/numba-cache
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]

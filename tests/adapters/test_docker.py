@@ -41,6 +41,7 @@ class ImageSpec:
     healthcheck_options: dict[str, str] = field(default_factory=dict)
     exposed: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
     user: str = "root"
 
 
@@ -98,6 +99,8 @@ def parse_image(text: str) -> ImageSpec:
             spec.volumes.extend(exec_form(arguments))
         elif keyword == "USER":
             spec.user = arguments
+        elif keyword == "RUN":
+            spec.runs.append(arguments)
     return spec
 
 
@@ -252,3 +255,41 @@ def test_the_healthcheck_sends_the_api_key_when_one_is_set(
         assert httpx.get(f"{url}/readyz").status_code == 401
         wrong_key = {**env, "STACKSDB_API_KEY": "wrong"}
         assert healthcheck(image, wrong_key, data) == 1
+
+
+_CACHE_MISSES = """
+from bootstrap.warmup import warm_up
+from domain.index.hnsw import graph, insertion, repair
+
+warm_up()
+kernels = [
+    value
+    for module in (graph, insertion, repair)
+    for value in vars(module).values()
+    if hasattr(value, "stats")
+]
+print(sum(len(kernel.stats.cache_misses) for kernel in kernels), len(kernels))
+"""
+
+
+def test_the_image_build_compiles_the_index_kernels_so_a_container_compiles_nothing(
+    image: ImageSpec, tmp_path: Path
+) -> None:
+    (warm_up,) = [run for run in image.runs if "bootstrap.warmup" in run]
+    command = shlex.split(warm_up.split("&&")[0])
+    assert image.env["NUMBA_CACHE_DIR"].startswith("/opt/")
+    env = container_env(image, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    subprocess.run(local_command(command), env=env, cwd=tmp_path, check=True, timeout=600)
+    assert list((tmp_path / "numba-cache").rglob("*.nbi")), "no compiled kernel was cached"
+    # A new process (the container's server) loads every kernel from that cache.
+    done = subprocess.run(
+        [sys.executable, "-c", _CACHE_MISSES],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    misses, kernels = (int(word) for word in done.stdout.split())
+    assert kernels >= 5 and misses == 0, done.stdout
