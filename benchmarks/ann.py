@@ -1,4 +1,4 @@
-"""Approximate indexes: ours (Flat, IVF, HNSW in NumPy) beside hnswlib and FAISS, in-process.
+"""Approximate indexes: ours (Flat, IVF, HNSW: NumPy and numba kernels) beside hnswlib and FAISS.
 
 On the WordNet/MiniLM vectors (cosine): build time, recall@10 against the exact top 10,
 single-thread queries per second (one query at a time, BLAS held to one thread for every
@@ -7,8 +7,9 @@ library), and memory (``nbytes`` of our arrays; RSS growth for hnswlib and FAISS
 With ``--scale``, synthetic clustered vectors (100k and 300k x 384; 1M with ``--million``)
 show how our HNSW's build time, query time and memory grow with N, beside Flat and hnswlib.
 
-Builds: ours run on one core (NumPy with one BLAS thread); hnswlib and FAISS are also held to
-one thread, so the build times compare algorithms, not core counts.
+Builds: ours run on one core (NumPy with one BLAS thread, one thread of compiled insertion);
+hnswlib and FAISS are also held to one thread, so the build times compare algorithms, not
+core counts. Our kernels are compiled (or loaded from numba's cache) before anything is timed.
 
     pip install -e '.[bench]'
     python benchmarks/ann.py                       # the real set (make bench-ann)
@@ -47,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import faiss  # noqa: E402
 import hnswlib  # noqa: E402
 
+from bootstrap.warmup import warm_up  # noqa: E402
 from domain.index.flat import FlatIndex  # noqa: E402
 from domain.index.hnsw import HnswIndex  # noqa: E402
 from domain.index.ivf import IvfIndex, default_nlist  # noqa: E402
@@ -209,11 +211,8 @@ def real_set(args: argparse.Namespace) -> dict[str, Any]:
         f"  ours Flat      {qps:9.0f} q/s, recall {systems['ours Flat']['recall']:.4f}", flush=True
     )
 
-    profile = cProfile.Profile()
-    profile.enable()
+    warm_up()  # compile (or load) every kernel first: a compile is not a build
     hnsw, seconds, _ = measured_build(lambda: ours_hnsw(base, labels, args.m, args.ef_construction))
-    profile.disable()
-    build_profile = _top(profile, 12)
     print(f"  ours HNSW built in {seconds:.1f} s", flush=True)
     systems["ours HNSW"] = {
         "build_s": seconds,
@@ -307,7 +306,7 @@ def real_set(args: argparse.Namespace) -> dict[str, Any]:
         },
         "params": {"k": K, "m": args.m, "ef_construction": args.ef_construction, "nlist": nlist},
         "systems": systems,
-        "profile": {"hnsw_build": build_profile, "hnsw_search_ef64": _top(profile, 12)},
+        "profile": {"hnsw_search_ef64": _top(profile, 12)},
     }
 
 
@@ -336,14 +335,14 @@ def targets(real: dict[str, Any], scale: dict[str, Any] | None) -> dict[str, Any
     out["real_5x_flat"] = {"factor": ours["qps"] / flat_qps, "met": ours["qps"] >= 5 * flat_qps}
     lib = at_recall(s["hnswlib HNSW"]["sweep"], ours["recall"])
     if lib is not None:
-        out["query_within_10x_hnswlib"] = {
-            "factor": lib["qps"] / ours["qps"],
-            "met": lib["qps"] <= 10 * ours["qps"],
+        out["query_at_least_half_hnswlib"] = {
+            "factor": ours["qps"] / lib["qps"],
+            "met": ours["qps"] >= 0.5 * lib["qps"],
             "hnswlib_ef": lib["ef"],
             "ours_ef": ours["ef"],
         }
     factor = s["ours HNSW"]["build_s"] / s["hnswlib HNSW"]["build_s"]
-    out["build_within_20x_hnswlib"] = {"factor": factor, "met": factor <= 20}
+    out["build_within_1.5x_hnswlib"] = {"factor": factor, "met": factor <= 1.5}
     if scale:
         biggest = max(scale["sizes"], key=lambda r: r["n"])
         ratio = biggest["hnsw_qps"] / biggest["flat_qps"]
@@ -413,6 +412,7 @@ def _lib_at(index: Any, params: SearchParams | None, q: Matrix) -> NDArray[Any]:
 def scale_run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [100_000, 300_000] + ([1_000_000] if args.million else [])
     d = 384
+    warm_up()
     queries = clustered(args.scale_queries, d, seed=99)
     rows = []
     for n in sizes:
@@ -598,7 +598,6 @@ def main() -> None:
     }
     args.out.write_text(json.dumps(result, indent=2, default=float))
     print(table(result))
-    print("\nprofile, our HNSW build (tottime):\n" + "\n".join(real["profile"]["hnsw_build"]))
     print(
         "\nprofile, our HNSW search ef=64 (tottime):\n"
         + "\n".join(real["profile"]["hnsw_search_ef64"])
