@@ -1,8 +1,10 @@
 """The exact index: one contiguous float32 matrix scanned with a BLAS product.
 
-Time: search O(n·d) for the product plus O(n + k log k) for the top-k; add O(d) amortised
-per vector; remove O(d) per vector (swap-remove). Space: n·d·4 bytes for the vectors, 8 for
-the label of each row, 8 per label ever assigned for the reverse map, 4 more per row for l2.
+Time: search O(n·d) for the float32 product, O(n) to shortlist the rows whose key could be in
+the top k, O(s·d + s log s) to re-rank the s shortlisted rows exactly in float64 (s is about
+k for unit-scale data, more far from the origin; see ``scoring``); add O(d) amortised per
+vector; remove O(d) per vector (swap-remove). Space: n·d·4 bytes for the vectors, 8 for the
+label of each row, 4 for its squared norm, 8 per label ever assigned for the reverse map.
 """
 
 from __future__ import annotations
@@ -20,19 +22,16 @@ from domain.index.scoring import (
     SearchParams,
     StateArrays,
     allowed_rows,
-    keys_for,
+    exact_search,
+    gathers,
     prepare_query,
     squared_norms,
-    to_scores,
-    top_k,
 )
 from domain.models import IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
 
 _GROWTH = 1.25  # amortised growth, kept low so the spare capacity stays a small fraction
 _MIN_CAPACITY = 64
-# Below this share of allowed rows, gathering them beats scanning all and masking.
-_GATHER_BELOW = 0.2
 
 
 class FlatIndex:
@@ -64,6 +63,11 @@ class FlatIndex:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def needs_rebuild(self) -> bool:
+        """Always False: an exact index has no structure that can drift."""
+        return False
+
     def __len__(self) -> int:
         return self._size
 
@@ -85,8 +89,7 @@ class FlatIndex:
         self._vectors[rows] = vectors
         self._row_labels[rows] = labels
         self._row_of[labels] = rows
-        if self._metric is Metric.L2:
-            self._sq_norms[rows] = squared_norms(vectors)
+        self._sq_norms[rows] = squared_norms(vectors)
 
     def remove(self, labels: Labels) -> None:
         """Drop the vectors of these labels; labels not in the index are ignored."""
@@ -104,8 +107,7 @@ class FlatIndex:
         movers = np.flatnonzero(keep[new_size:]) + new_size
         self._vectors[holes] = self._vectors[movers]
         self._row_labels[holes] = self._row_labels[movers]
-        if self._metric is Metric.L2:
-            self._sq_norms[holes] = self._sq_norms[movers]
+        self._sq_norms[holes] = self._sq_norms[movers]
         self._row_of[self._row_labels[holes]] = holes
         self._size = new_size
         self._shrink_if_sparse()
@@ -119,34 +121,28 @@ class FlatIndex:
         params: SearchParams | None = None,
         exact: bool = False,
     ) -> Hits:
-        """The exact top ``k`` among rows whose label is allowed. ``params`` and ``exact``
+        """The exact top ``k`` among rows whose label is allowed (``scoring.exact_search``:
+        exact for any finite vectors, equal scores in row order). ``params`` and ``exact``
         change nothing here: every search is exact."""
         if self._size == 0 or k <= 0:
             return Hits.empty()
         q = prepare_query(query, self._metric)
-        vectors = self._vectors[: self._size]
         labels = self._row_labels[: self._size]
-        norms = self._sq_norms[: self._size] if self._metric is Metric.L2 else None
         mask = allowed_rows(allowed, labels)
-        if mask is not None and mask.mean() < _GATHER_BELOW:
-            rows = np.flatnonzero(mask)
-            keys = keys_for(vectors[rows], q, self._metric, None if norms is None else norms[rows])
-            best = top_k(keys, k)
-            picked = rows[best]
-            scores = to_scores(keys[best], q, self._metric, vectors[picked])
-            return Hits(labels[picked], scores, "filtered-scan")
         buffers = self._scratch.take(self._size)
         try:
-            keys = keys_for(vectors, q, self._metric, norms, out=buffers[0])
-            if mask is not None:
-                keys[~mask] = np.float32(-np.inf)
-                k = min(k, int(mask.sum()))
-            best = top_k(keys, k, scratch=buffers[1])
-            scores = to_scores(keys[best], q, self._metric, vectors[best])
+            rows, scores = exact_search(
+                self._vectors[: self._size],
+                q,
+                self._metric,
+                k,
+                sq_norms=self._sq_norms[: self._size],
+                mask=mask,
+                scratch=buffers,
+            )
         finally:
             self._scratch.give(buffers)
-        strategy = "scan" if mask is None else "masked-scan"
-        return Hits(labels[best], scores, strategy)
+        return Hits(labels[rows], scores, _strategy(mask))
 
     def items(self) -> tuple[Labels, Matrix]:
         """Copies of the live labels and their stored (prepared) vectors."""
@@ -193,8 +189,7 @@ class FlatIndex:
         index._vectors[:n] = vectors
         index._row_labels[:n] = labels
         index._row_of[labels] = np.arange(n)
-        if index._metric is Metric.L2:
-            index._sq_norms[:n] = squared_norms(vectors)
+        index._sq_norms[:n] = squared_norms(vectors)
         index._size = n
         return index
 
@@ -219,8 +214,7 @@ class FlatIndex:
         vectors[: self._size] = self._vectors[: self._size]
         self._vectors = vectors
         self._row_labels = _resized(self._row_labels, capacity, self._size)
-        if self._metric is Metric.L2:
-            self._sq_norms = _resized(self._sq_norms, capacity, self._size)
+        self._sq_norms = _resized(self._sq_norms, capacity, self._size)
 
     def _ensure_label_space(self, needed: int) -> None:
         current = self._row_of.shape[0]
@@ -261,6 +255,12 @@ class _ScratchPool:
         with self._lock:
             if len(self._free) < self._KEEP:
                 self._free.append(whole)
+
+
+def _strategy(mask: Mask | None) -> str:
+    if mask is None:
+        return "scan"
+    return "filtered-scan" if gathers(mask) else "masked-scan"
 
 
 def _resized(array: NDArray[Any], capacity: int, keep: int) -> NDArray[Any]:

@@ -6,8 +6,9 @@ the query and scans only the ``nprobe`` best lists, one BLAS product per list.
 Time: training O(i·s·nlist·d) for i k-means iterations on s ≤ 64·nlist sampled rows;
 add O(nlist·d) per vector (nearest centroid) plus O(d) amortised to append it; remove O(d)
 per vector (swap-remove inside its list); search O(nlist·d) to rank the centroids plus
-O(nprobe·(n/nlist)·d) for the scanned lists: O(n^¾·d) per query with the defaults
-(nlist = √n, nprobe = 2·√nlist).
+O(nprobe·(n/nlist)·d) for the scanned lists, then an exact float64 re-rank of the rows
+whose float32 key could be in the top k (about k rows for unit-scale data; see ``scoring``):
+O(n^¾·d) per query with the defaults (nlist = √n, nprobe = 2·√nlist).
 Space: n·d·4 bytes of vectors in per-list float32 blocks (up to 1.25x spare capacity),
 8 bytes of label per row, nlist·d·4 for the centroids, 12 bytes per label ever assigned
 for the label -> (list, row) maps, 4 more per row for l2.
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 
 from domain.index.kmeans import train_kmeans
 from domain.index.scoring import (
+    GATHER_BELOW,
     Hits,
     Keys,
     Labels,
@@ -34,9 +36,9 @@ from domain.index.scoring import (
     allowed_rows,
     keys_for,
     prepare_query,
+    rank_candidates,
+    shortlist,
     squared_norms,
-    to_scores,
-    top_k,
 )
 from domain.models import IndexSpec, IndexType, IvfParams, Matrix, Metric, Vector
 from domain.vectors import prepare
@@ -53,8 +55,6 @@ AUTO_TRAIN_AT = 4_096
 _REBUILD_GROWTH = 1.0
 _REBUILD_IMBALANCE = 8.0
 _ASSIGN_BLOCK = 8_192
-# A filtered probe gathers a list's allowed rows when fewer than this share are allowed.
-_GATHER_BELOW = 0.2
 
 
 def _no_progress(_: float) -> None:
@@ -277,15 +277,14 @@ class IvfIndex:
         self._size += labels.shape[0]
 
     def _nearest_lists(self, vectors: Matrix) -> NDArray[np.int64]:
-        """Each vector's list: the centroid with the best key for the metric."""
+        """Each vector's list: the centroid with the best fast key for the metric (an
+        approximate nearest centroid costs a little recall, never a wrong answer)."""
         if self.nlist == 1:
             return np.zeros(vectors.shape[0], dtype=np.int64)
         out = np.empty(vectors.shape[0], dtype=np.int64)
         for start in range(0, vectors.shape[0], _ASSIGN_BLOCK):
             block = vectors[start : start + _ASSIGN_BLOCK]
-            keys = block @ self._centroids.T
-            if self._metric is Metric.L2:
-                keys = 2.0 * keys - self._centroid_norms
+            keys = keys_for(self._centroids, block, self._metric, self._centroid_norms)
             out[start : start + _ASSIGN_BLOCK] = np.argmax(keys, axis=1)
         return out
 
@@ -316,7 +315,9 @@ class IvfIndex:
         nprobe/√s (the allowed top k lie about as far out as the unfiltered top k/s), only
         the allowed rows of a list are scored, and lists keep being probed (best first)
         until ``k`` allowed rows were seen, so a selective filter does not starve the
-        answer. ``exact`` probes every list.
+        answer. ``exact`` probes every list. The probed rows are ranked exactly
+        (``scoring.shortlist`` then ``rank_candidates``), so probing every list gives the exact
+        top k, equal scores in the order of the lists' rows.
         """
         if self._size == 0 or k <= 0:
             return Hits.empty("ivf")
@@ -327,9 +328,10 @@ class IvfIndex:
             nprobe = min(self.nlist, math.ceil(nprobe / math.sqrt(share)))
         order = self._ranked_lists(q)
         keys_parts: list[Keys] = []
+        norm_parts: list[NDArray[np.float32]] = []
         label_parts: list[Labels] = []
-        vector_parts: list[Matrix] = []  # what each part's rows point into, for rescoring
-        row_parts: list[NDArray[np.intp]] = []
+        vector_parts: list[Matrix] = []  # each part's rows are these, or ``row_parts`` of them
+        row_parts: list[NDArray[np.intp] | None] = []
         allowed_seen = 0
         probed = 0
         for list_id in order.tolist():
@@ -342,38 +344,34 @@ class IvfIndex:
             labels = lst.labels[: lst.size]
             vectors, norms = lst.vectors[: lst.size], lst.sq_norms[: lst.size]
             mask = allowed_rows(allowed, labels)
-            vector_parts.append(vectors)
             if mask is None:
                 keys = keys_for(vectors, q, self._metric, norms)
-                row_parts.append(np.arange(lst.size))
+                rows = None
             else:
                 rows = np.flatnonzero(mask)
                 allowed_seen += rows.shape[0]
                 if rows.shape[0] == 0:
-                    vector_parts.pop()
                     continue
-                row_parts.append(rows)
-                if rows.shape[0] < _GATHER_BELOW * lst.size:
+                labels, norms = labels[rows], norms[rows]
+                if rows.shape[0] < GATHER_BELOW * lst.size:
                     # Few allowed rows: gathering them beats a product over the whole list.
-                    keys = keys_for(vectors[rows], q, self._metric, norms[rows])
-                    labels = labels[rows]
+                    keys = keys_for(vectors[rows], q, self._metric, norms)
                 else:
-                    keys = keys_for(vectors, q, self._metric, norms)[rows]
-                    labels = labels[rows]
+                    keys = keys_for(vectors, q, self._metric, lst.sq_norms[: lst.size])[rows]
             keys_parts.append(keys)
+            norm_parts.append(norms)
             label_parts.append(labels)
+            vector_parts.append(vectors)
+            row_parts.append(rows)
         strategy = self._strategy(exact, allowed, probed, nprobe)
         if not keys_parts:
             return Hits.empty(strategy)
         keys = np.concatenate(keys_parts)
-        labels = np.concatenate(label_parts)
-        best = top_k(keys, k)
+        short = shortlist(keys, np.concatenate(norm_parts), q, self._metric, k)
         offsets = np.cumsum([0] + [part.shape[0] for part in keys_parts])
-        parts = np.searchsorted(offsets, best, side="right") - 1
-        hit_vectors = np.empty((best.shape[0], self._dimension), dtype=np.float32)
-        for i, (position, part) in enumerate(zip(best.tolist(), parts.tolist(), strict=True)):
-            hit_vectors[i] = vector_parts[part][row_parts[part][position - offsets[part]]]
-        hits = Hits(labels[best], to_scores(keys[best], q, self._metric, hit_vectors), strategy)
+        candidates = _gather(short, offsets, vector_parts, row_parts, self._dimension)
+        best, scores = rank_candidates(candidates, q, self._metric, k)
+        hits = Hits(np.concatenate(label_parts)[short[best]], scores, strategy)
         hits.extra["lists_probed"] = float(probed)
         return hits
 
@@ -480,6 +478,26 @@ class IvfIndex:
         row_of = np.zeros(size, dtype=np.int64)
         row_of[:current] = self._row_of
         self._list_of, self._row_of = list_of, row_of
+
+
+def _gather(
+    positions: NDArray[np.intp],
+    offsets: NDArray[np.int64],
+    vector_parts: list[Matrix],
+    row_parts: list[NDArray[np.intp] | None],
+    dimension: int,
+) -> Matrix:
+    """The vectors at ``positions`` (ascending) of the probed parts laid end to end: part p
+    holds positions offsets[p] to offsets[p + 1], its rows ``row_parts[p]`` (or all) of
+    ``vector_parts[p]``. O(len(positions)·d), one fancy index per part touched."""
+    out = np.empty((positions.shape[0], dimension), dtype=np.float32)
+    bounds = np.searchsorted(positions, offsets)
+    for part in np.flatnonzero(np.diff(bounds)).tolist():
+        start, end = int(bounds[part]), int(bounds[part + 1])
+        local = positions[start:end] - offsets[part]
+        rows = row_parts[part]
+        out[start:end] = vector_parts[part][local if rows is None else rows[local]]
+    return out
 
 
 def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
