@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from adapters.http.protocol import ProblemHttpToolsProtocol
 from bootstrap.app import create_app
 from bootstrap.blas import limit_blas_threads
 from bootstrap.malloc import fix_mmap_threshold
@@ -77,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        # uvloop and httptools by name, not "auto": a missing package fails the start instead
+        # of falling back, unnoticed, to asyncio's loop and the pure-Python h11 parser, which
+        # cost more server CPU per request (README, "The request path").
+        loop="uvloop",
+        http=ProblemHttpToolsProtocol,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from application.dto import DocumentInfo, LibraryInfo, SearchHit
+from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
 from domain.models import Chunk, IndexStatus, IndexType, Metric
 
 T = TypeVar("T")
@@ -240,19 +240,26 @@ class SearchResultOut(BaseModel):
     metadata: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
     embedding: list[float] | None = Field(default=None, exclude_if=_absent)
 
-    @classmethod
-    def of(cls, hit: SearchHit, include: frozenset[str]) -> SearchResultOut:
+    @staticmethod
+    def content(hit: SearchHit, include: frozenset[str]) -> dict[str, Any]:
+        """What this model serialises to for ``hit``, built as a plain dict for the search
+        route's orjson response: the same keys in the same order, optional fields only when
+        included."""
+        item: dict[str, Any] = {
+            "chunk_id": hit.chunk_id,
+            "document_id": hit.document_id,
+            "score": hit.score,
+        }
         chunk = hit.chunk
-        return cls(
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            score=hit.score,
-            text=chunk.text if chunk is not None and "text" in include else None,
-            metadata=chunk.metadata if chunk is not None and "metadata" in include else None,
-            embedding=(
-                chunk.embedding.tolist() if chunk is not None and "embedding" in include else None
-            ),
-        )
+        if chunk is None:
+            return item
+        if "text" in include:
+            item["text"] = chunk.text
+        if "metadata" in include:
+            item["metadata"] = chunk.metadata
+        if "embedding" in include:
+            item["embedding"] = chunk.embedding.tolist()
+        return item
 
 
 class SearchOut(BaseModel):
@@ -260,6 +267,16 @@ class SearchOut(BaseModel):
     index: str = Field(description="The index type that answered.")
     strategy: str = Field(description="How the index searched (scan, hnsw, filtered-scan...).")
     took_ms: float
+
+    @staticmethod
+    def content(outcome: SearchOutcome, include: frozenset[str]) -> dict[str, Any]:
+        """What this model serialises to for ``outcome`` (see ``SearchResultOut.content``)."""
+        return {
+            "results": [SearchResultOut.content(hit, include) for hit in outcome.hits],
+            "index": outcome.index_type,
+            "strategy": outcome.strategy,
+            "took_ms": round(outcome.took_ms, 3),
+        }
 
 
 class Problem(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -157,3 +159,25 @@ def test_a_body_under_the_limit_is_served(limited_library: tuple[httpx.Client, s
     response = client.post(f"/v1/libraries/{lid}/chunks/batch", json=big_batch(5))
     assert response.status_code == 201, response.text
     assert client.get(f"/v1/libraries/{lid}").json()["chunk_count"] == 5
+
+
+def test_a_request_the_http_parser_rejects_is_a_400_problem(
+    limited_server: ServerProcess,
+) -> None:
+    # httptools cannot parse a URL over 65,535 bytes, so the answer comes from below the
+    # app; httpx refuses to send such a URL, hence the raw socket.
+    target = "/v1/libraries?filter=" + "x" * 70_000
+    with socket.create_connection(("127.0.0.1", limited_server.port), timeout=30) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        raw = b""
+        while chunk := sock.recv(65_536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert lines[0] == "HTTP/1.1 400 Bad Request"
+    assert headers["content-type"] == PROBLEM and headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["title"] and problem["detail"]
+    assert httpx.get(f"{limited_server.url}/healthz").status_code == 200
