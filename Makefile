@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-replication soak clean etcd
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-replication soak clean etcd wrk
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ bench-filtered: $(STAMP)
 bench-ann: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/ann.py $(if $(SCALE),--scale)
+
+# wrk, the C load generator of the HTTP benchmarks, from Debian (like etcd above).
+wrk:
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+
+# Searches from 1-8 threads in-process and 1/8 wrk connections over HTTP, Flat/IVF/HNSW, on
+# 20,000 vectors; ALL=1 uses all 81k.
+bench-concurrency: wrk $(STAMP)
+	$(BIN)/python benchmarks/concurrency.py $(if $(ALL),--all)
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py
