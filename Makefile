@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-replication soak clean etcd wrk
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-chroma bench-replication soak clean etcd wrk
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ wrk:
 # 20,000 vectors; ALL=1 uses all 81k.
 bench-concurrency: wrk $(STAMP)
 	$(BIN)/python benchmarks/concurrency.py $(if $(ALL),--all)
+
+# Beside Chroma's server (chromadb, the bench extra): HTTP ingest, recall@10, wrk at 1 and 8.
+bench-chroma: wrk $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/chroma.py
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py
