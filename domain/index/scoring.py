@@ -105,6 +105,35 @@ def distance(metric: int, a: Vector, b: Vector) -> np.float32:
     return -total
 
 
+@kernel
+def exact_distance(metric: int, a: Vector, b: Vector) -> float:
+    """``distance`` in float64, which holds every product of two float32 values exactly: the
+    exact key of compiled kernels (lower is closer), as ``exact_keys`` is for NumPy. O(d)."""
+    total = 0.0
+    if metric == KERNEL_L2:
+        for i in range(a.shape[0]):
+            diff = np.float64(a[i]) - np.float64(b[i])
+            total += diff * diff
+        return total
+    for i in range(a.shape[0]):
+        total += np.float64(a[i]) * np.float64(b[i])
+    return -total
+
+
+@kernel
+def rank_exact(
+    metric: int, vectors: Matrix, query: Vector, nodes: NDArray[np.int64], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The ``k`` of ``nodes`` (rows of ``vectors``) nearest ``query`` by ``exact_distance``,
+    nearest first (equal distances keep their order in ``nodes``), with those distances:
+    ``rank_candidates`` for a compiled caller. O(m·d + m log m) for m nodes."""
+    exact = np.empty(nodes.shape[0], dtype=np.float64)
+    for i in range(nodes.shape[0]):
+        exact[i] = exact_distance(metric, vectors[nodes[i]], query)
+    order = np.argsort(exact, kind="mergesort")[:k]
+    return nodes[order], exact[order]
+
+
 def prepare_query(query: Vector, metric: Metric) -> Vector:
     prepared: Vector = prepare(query.reshape(1, -1), metric)[0]
     return prepared

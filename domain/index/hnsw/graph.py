@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.index.jit import kernel
-from domain.index.scoring import distance
+from domain.index.scoring import distance, rank_exact
 
 Nodes = NDArray[np.int64]
 Links = NDArray[np.int32]
@@ -210,13 +210,15 @@ def search_graph(
     entry: int,
     max_level: int,
     ef: int,
+    k: int,
     visited: Visited,
     tag: int,
     admit: Admit,
-) -> tuple[Distances, Nodes]:
+) -> tuple[Nodes, NDArray[np.float64]]:
     """A whole query (Algorithm 5): greedy descent from the entry point through the upper
-    layers, then ``search_layer`` on layer 0 with ``ef``. The GIL stays released from entry
-    to return, so concurrent searches run on separate cores."""
+    layers, ``search_layer`` on layer 0 with ``ef``, then the ``k`` nearest of the ``ef``
+    found by their exact (float64) distance, nearest first, with those distances. The GIL
+    stays released from entry to return, so concurrent searches run on separate cores."""
     node = entry
     best = distance(metric, query, vectors[entry])
     for level in range(max_level, 0, -1):
@@ -224,7 +226,7 @@ def search_graph(
             vectors, links0, count0, up_row, up_links, up_count, metric, query, node, best, level
         )
     entries = np.full(1, node, dtype=np.int64)
-    return search_layer(
+    _, found = search_layer(
         vectors,
         links0,
         count0,
@@ -240,6 +242,7 @@ def search_graph(
         tag,
         admit,
     )
+    return rank_exact(metric, vectors, query, found, k)
 
 
 @kernel

@@ -43,7 +43,7 @@ from domain.index.scoring import (
     exact_search,
     kernel_metric,
     prepare_query,
-    rank_candidates,
+    scores_from_exact,
     squared_norms,
 )
 from domain.models import HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
@@ -222,9 +222,9 @@ class HnswIndex:
                 return self._scan(q, k, admit, "filtered-scan")
             ef = min(_MAX_EF, max(ef, int(ef / share**_WIDEN_POWER)))
             strategy = "hnsw-filtered"
-        nodes = self._walk(q, ef, _ADMIT_ALL if admit is None else admit)
-        best, scores = rank_candidates(self._vectors[nodes], q, self._metric, k)
-        hits = Hits(self._node_labels[nodes[best]], scores, strategy)
+        nodes, distances = self._walk(q, ef, k, _ADMIT_ALL if admit is None else admit)
+        scores = scores_from_exact(-distances, self._metric)
+        hits = Hits(self._node_labels[nodes], scores, strategy)
         hits.extra["ef"] = float(ef)
         return hits
 
@@ -340,11 +340,14 @@ class HnswIndex:
 
     # -- search -------------------------------------------------------------------------
 
-    def _walk(self, q: Vector, ef: int, admit: Mask) -> NDArray[np.int64]:
-        """The up to ``ef`` admitted nodes the graph walk finds nearest to ``q``."""
+    def _walk(
+        self, q: Vector, ef: int, k: int, admit: Mask
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The up to ``k`` admitted nodes nearest ``q`` among the ``ef`` the graph walk
+        finds, nearest first, with their exact squared distances (negated dot products)."""
         visited = self._visited.take(self._n)
         try:
-            _, nodes = search_graph(
+            return search_graph(
                 self._vectors,
                 self._links0,
                 self._count0,
@@ -356,13 +359,13 @@ class HnswIndex:
                 self._entry,
                 self._max_level,
                 ef,
+                k,
                 visited.marks,
                 visited.claim(),
                 admit,
             )
         finally:
             self._visited.give(visited)
-        return nodes
 
     def _scan(self, q: Vector, k: int, admit: Mask | None, strategy: str) -> Hits:
         """Exact top-k among the admitted nodes (all live ones when ``admit`` is None)."""
