@@ -57,8 +57,11 @@ def as_matrix(
 
 
 def normalized(matrix: Matrix) -> Matrix:
-    """Rows scaled to unit length; a zero row stays zero (it matches nothing under cosine)."""
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    """Rows scaled to unit length; a zero row stays zero (it matches nothing under cosine).
+
+    Norms are taken in float64: the float32 sum of squares overflows for |x| past ~1.8e19,
+    which would store such a vector as zeros."""
+    norms = np.sqrt(np.einsum("...i,...i->...", matrix, matrix, dtype=np.float64))[..., None]
     return np.ascontiguousarray(matrix / np.maximum(norms, _TINY), dtype=np.float32)
 
 

@@ -373,8 +373,9 @@ class HnswIndex:
         rows = np.arange(n) if admit is None else np.flatnonzero(admit)
         if rows.shape[0] == 0:
             return Hits.empty(strategy)
-        norms = self._sq_norms[rows] if self._metric is Metric.L2 else None
-        best, scores = exact_search(self._vectors[rows], q, self._metric, k, sq_norms=norms)
+        best, scores = exact_search(
+            self._vectors[rows], q, self._metric, k, sq_norms=self._sq_norms[rows]
+        )
         return Hits(self._node_labels[rows[best]], scores, strategy)
 
     def _reachable(self, level: int) -> Mask:
