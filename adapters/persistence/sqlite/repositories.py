@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import bindparam, delete, func, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapters.persistence.cursor import (
@@ -122,6 +122,14 @@ def _document_from_row(row: AnyRow) -> Document:
         created_at=micros_to_datetime(row.created_at),
         updated_at=micros_to_datetime(row.updated_at),
     )
+
+
+# Built once: every search that returns text or metadata reads its hits with it, and
+# building the IN clause anew cost ~0.2 ms of Python (GIL) per search.
+_GET_MANY = select(*_CHUNK_COLUMNS).where(
+    chunks.c.library_id == bindparam("library_id"),
+    chunks.c.id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _chunk_from_row(row: Sequence[Any]) -> tuple[int, Chunk]:
@@ -322,10 +330,7 @@ class SqlChunkRepository:
         """The found chunks by id; unknown ids are left out."""
         found: dict[str, Chunk] = {}
         for batch in _batches(_unique(chunk_ids)):
-            statement = select(*_CHUNK_COLUMNS).where(
-                chunks.c.library_id == library_id, chunks.c.id.in_(batch)
-            )
-            for row in self._tx.read(statement):
+            for row in self._tx.read(_GET_MANY, {"library_id": library_id, "ids": batch}):
                 chunk = _chunk_from_row(row)[1]
                 found[chunk.id] = chunk
         return found
