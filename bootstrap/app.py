@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from adapters.http.cluster_edge import ClusterEdge
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.search_limiter = anyio.CapacityLimiter(settings.search_threads)
     install_problem_handlers(app)
     for module in ROUTE_MODULES:
         app.include_router(module.router)

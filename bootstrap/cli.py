@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--blas-threads", type=int, help="threads per BLAS product (STACKSDB_BLAS_THREADS, 1)"
     )
+    serve.add_argument(
+        "--search-threads",
+        type=int,
+        help="searches in flight at once (STACKSDB_SEARCH_THREADS, default cores + 1)",
+    )
     cluster = serve.add_argument_group("cluster (leader-follower replication through etcd)")
     cluster.add_argument("--cluster", help="etcd://host:port to join a cluster (STACKSDB_CLUSTER)")
     cluster.add_argument("--node-id", help="this node's name (STACKSDB_NODE_ID, default hostname)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -22,6 +23,8 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # One BLAS thread per matrix product: see bootstrap/blas.py for why.
     blas_threads: int = Field(default=1, ge=1)
+    # Searches in flight at once (the rest wait on the event loop): see routes/search.py.
+    search_threads: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1)
     # Seconds between saves of changed approximate indexes (0: only after builds and at stop).
     index_snapshot_interval: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
