@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.index.scoring import SearchParams
-from domain.models import Chunk, Document, IndexStatus, Library, Metadata, Vector
+from domain.models import Document, IndexStatus, Library, Metadata, Vector
 
 Embedding = Sequence[float] | Vector
 
@@ -75,10 +75,14 @@ class SearchQuery:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
+    """One result; ``text``, ``metadata`` and ``embedding`` are set when included."""
+
     chunk_id: str
     document_id: str
     score: float
-    chunk: Chunk | None
+    text: str | None = None
+    metadata: Metadata | None = None
+    embedding: Vector | None = None
 
 
 @dataclass(frozen=True, slots=True)

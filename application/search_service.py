@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from application.dto import SearchHit, SearchOutcome, SearchQuery
-from application.live import LiveLibraries
+from application.live import LiveLibraries, LiveLibrary
 from domain.errors import InvalidInput
 from domain.filters import parse_filter
 from domain.index.scoring import Hits
@@ -24,6 +24,7 @@ from domain.ports import UnitOfWorkFactory
 from domain.vectors import as_vector
 
 INCLUDABLE = frozenset({"text", "metadata", "embedding"})
+FROM_STORE = frozenset({"text", "embedding"})
 EXACT_BELOW = 2_000
 EXACT_SHARE = 0.02
 
@@ -73,16 +74,35 @@ class SearchService:
                     )
             labels = [int(label) for label in hits.labels]
             chunk_ids = [live.labels.chunk_id(label) for label in labels]
+            # Metadata is in memory (the filter columns keep it); only text and vectors are
+            # read from the store, so the default search touches no database.
             chunks: dict[str, Chunk] = {}
-            if query.include and chunk_ids:
+            if query.include & FROM_STORE and chunk_ids:
                 with self._uow_factory(read_only=True) as uow:
                     chunks = uow.chunks.get_many(library_id, chunk_ids)
             results = [
-                SearchHit(
-                    chunk_id, live.labels.document_id(label), float(score), chunks.get(chunk_id)
-                )
+                self._hit(live, query.include, chunk_id, label, float(score), chunks)
                 for chunk_id, label, score in zip(chunk_ids, labels, hits.scores, strict=True)
             ]
             index_type = live.index.spec.type.value
         took_ms = (time.perf_counter() - started) * 1000
         return SearchOutcome(results, index_type, hits.strategy, took_ms)
+
+    @staticmethod
+    def _hit(
+        live: LiveLibrary,
+        include: frozenset[str],
+        chunk_id: str,
+        label: int,
+        score: float,
+        chunks: dict[str, Chunk],
+    ) -> SearchHit:
+        chunk = chunks.get(chunk_id)
+        return SearchHit(
+            chunk_id,
+            live.labels.document_id(label),
+            score,
+            text=chunk.text if chunk is not None and "text" in include else None,
+            metadata=live.metadata.chunk_metadata(label) if "metadata" in include else None,
+            embedding=chunk.embedding if chunk is not None and "embedding" in include else None,
+        )

@@ -277,27 +277,36 @@ class _Table:
         self.rows: dict[int, Metadata] = {}
 
     def set(self, slot: int, metadata: Metadata) -> None:
-        """Replace the slot's metadata: O(old keys + new keys)."""
+        """Replace the slot's metadata: O(old keys + new keys). The row keeps the metadata
+        as written (null values too: search results return it); only non-null values are
+        indexed, as a filter reads null as absent."""
         self.clear(slot)
-        row = {k: list(v) if isinstance(v, list) else v for k, v in metadata.items()}
-        row = {k: v for k, v in row.items() if v is not None}
-        if not row:
+        if not metadata:
             return  # most chunks carry no metadata: no empty dict per chunk (~160 B each)
+        row = {k: list(v) if isinstance(v, list) else v for k, v in metadata.items()}
         self.rows[slot] = row
         for key, value in row.items():
-            self.fields.setdefault(key, _Field()).put(slot, value)
+            if value is not None:
+                self.fields.setdefault(key, _Field()).put(slot, value)
 
     def clear(self, slot: int) -> None:
         row = self.rows.pop(slot, None)
         if row is None:
             return
         for key, value in row.items():
+            if value is None:
+                continue
             column = self.fields[key]
             column.drop(slot, value)
             if column.count == 0:
                 del self.fields[key]  # keeps memory bounded by the keys in use
 
     def row(self, slot: int) -> Metadata:
+        """The slot's metadata as a filter reads it: null values are absent."""
+        return {k: v for k, v in self.rows.get(slot, {}).items() if v is not None}
+
+    def written(self, slot: int) -> Metadata:
+        """The slot's metadata as it was written, null values included (a copy)."""
         return dict(self.rows.get(slot, {}))
 
     def leaf(self, cond: Condition, n: int) -> Mask:
@@ -462,6 +471,11 @@ class MetadataIndex:
         """The share of live chunks that match, in [0, 1] (1 for an empty library)."""
         live = len(self)
         return self.count(filter_) / live if live else 1.0
+
+    def chunk_metadata(self, label: int) -> Metadata:
+        """The metadata of the chunk at ``label`` as it was written (a copy; {} for none):
+        what a search returns without reading the store. O(its keys)."""
+        return self._chunks.written(label)
 
     def fields(self, label: int) -> ChunkFields:
         """What a filter reads of the chunk at ``label`` (KeyError if none): the input of

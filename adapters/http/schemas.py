@@ -241,7 +241,7 @@ class SearchResultOut(BaseModel):
     embedding: list[float] | None = Field(default=None, exclude_if=_absent)
 
     @staticmethod
-    def content(hit: SearchHit, include: frozenset[str]) -> dict[str, Any]:
+    def content(hit: SearchHit) -> dict[str, Any]:
         """What this model serialises to for ``hit``, built as a plain dict for the search
         route's orjson response: the same keys in the same order, optional fields only when
         included."""
@@ -250,15 +250,12 @@ class SearchResultOut(BaseModel):
             "document_id": hit.document_id,
             "score": hit.score,
         }
-        chunk = hit.chunk
-        if chunk is None:
-            return item
-        if "text" in include:
-            item["text"] = chunk.text
-        if "metadata" in include:
-            item["metadata"] = chunk.metadata
-        if "embedding" in include:
-            item["embedding"] = chunk.embedding.tolist()
+        if hit.text is not None:
+            item["text"] = hit.text
+        if hit.metadata is not None:
+            item["metadata"] = hit.metadata
+        if hit.embedding is not None:
+            item["embedding"] = hit.embedding.tolist()
         return item
 
 
@@ -269,10 +266,10 @@ class SearchOut(BaseModel):
     took_ms: float
 
     @staticmethod
-    def content(outcome: SearchOutcome, include: frozenset[str]) -> dict[str, Any]:
+    def content(outcome: SearchOutcome) -> dict[str, Any]:
         """What this model serialises to for ``outcome`` (see ``SearchResultOut.content``)."""
         return {
-            "results": [SearchResultOut.content(hit, include) for hit in outcome.hits],
+            "results": [SearchResultOut.content(hit) for hit in outcome.hits],
             "index": outcome.index_type,
             "strategy": outcome.strategy,
             "took_ms": round(outcome.took_ms, 3),

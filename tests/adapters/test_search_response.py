@@ -14,30 +14,24 @@ from hypothesis import strategies as st
 from adapters.http.json_response import json_response
 from adapters.http.schemas import SearchOut, SearchResultOut
 from application.dto import SearchHit, SearchOutcome
-from domain.models import Chunk, MetadataValue
+from domain.models import MetadataValue
 
 INCLUDABLE = ("text", "metadata", "embedding")
 
 
-def as_model(outcome: SearchOutcome, include: frozenset[str]) -> bytes:
+def as_model(outcome: SearchOutcome) -> bytes:
     """The body as FastAPI wrote it from a SearchOut before the route rendered its own."""
-    results = []
-    for hit in outcome.hits:
-        chunk = hit.chunk
-        results.append(
-            SearchResultOut(
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                score=hit.score,
-                text=chunk.text if chunk is not None and "text" in include else None,
-                metadata=chunk.metadata if chunk is not None and "metadata" in include else None,
-                embedding=(
-                    chunk.embedding.tolist()
-                    if chunk is not None and "embedding" in include
-                    else None
-                ),
-            )
+    results = [
+        SearchResultOut(
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            score=hit.score,
+            text=hit.text,
+            metadata=hit.metadata,
+            embedding=None if hit.embedding is None else hit.embedding.tolist(),
         )
+        for hit in outcome.hits
+    ]
     model = SearchOut(
         results=results,
         index=outcome.index_type,
@@ -47,8 +41,8 @@ def as_model(outcome: SearchOutcome, include: frozenset[str]) -> bytes:
     return model.model_dump_json().encode()
 
 
-def rendered(outcome: SearchOutcome, include: frozenset[str]) -> bytes:
-    return bytes(json_response(SearchOut.content(outcome, include), SearchOut).body)
+def rendered(outcome: SearchOutcome) -> bytes:
+    return bytes(json_response(SearchOut.content(outcome), SearchOut).body)
 
 
 def ordered(body: bytes) -> Any:
@@ -56,10 +50,17 @@ def ordered(body: bytes) -> Any:
     return json.loads(body, object_pairs_hook=list)
 
 
-def hit(i: int, metadata: dict[str, MetadataValue], *, stored: bool = True) -> SearchHit:
+def hit(i: int, metadata: dict[str, MetadataValue], include: frozenset[str]) -> SearchHit:
+    """A hit carrying the fields ``include`` names, as the search service makes them."""
     embedding = np.linspace(-1, 1, 8, dtype=np.float32) * np.float32(i + 0.1)
-    chunk = Chunk("lib", f"d{i}", f"text {i}", embedding, metadata, id=f"c{i}")
-    return SearchHit(f"c{i}", f"d{i}", 1.0 / (i + 3), chunk if stored else None)
+    return SearchHit(
+        f"c{i}",
+        f"d{i}",
+        1.0 / (i + 3),
+        text=f"text {i}" if "text" in include else None,
+        metadata=metadata if "metadata" in include else None,
+        embedding=embedding if "embedding" in include else None,
+    )
 
 
 scalars = st.one_of(
@@ -82,26 +83,25 @@ metadata = st.dictionaries(
 def test_search_body_means_what_the_search_out_model_writes(
     metadatas: list[dict[str, MetadataValue]], include: set[str], took_ms: float
 ) -> None:
+    fields = frozenset(include)
     outcome = SearchOutcome(
-        [hit(i, m) for i, m in enumerate(metadatas)], "hnsw", "hnsw-filtered", took_ms
+        [hit(i, m, fields) for i, m in enumerate(metadatas)], "hnsw", "hnsw-filtered", took_ms
     )
-    assert ordered(rendered(outcome, frozenset(include))) == ordered(
-        as_model(outcome, frozenset(include))
-    )
+    assert ordered(rendered(outcome)) == ordered(as_model(outcome))
 
 
-def test_search_body_of_a_hit_without_its_chunk_has_no_optional_fields() -> None:
-    outcome = SearchOutcome([hit(0, {}, stored=False)], "flat", "scan", 0.5)
-    body = json.loads(rendered(outcome, frozenset(INCLUDABLE)))
+def test_search_body_of_a_hit_with_nothing_included_has_no_optional_fields() -> None:
+    outcome = SearchOutcome([hit(0, {}, frozenset())], "flat", "scan", 0.5)
+    body = json.loads(rendered(outcome))
     assert list(body["results"][0]) == ["chunk_id", "document_id", "score"]
-    assert ordered(rendered(outcome, frozenset(INCLUDABLE))) == ordered(
-        as_model(outcome, frozenset(INCLUDABLE))
-    )
+    assert ordered(rendered(outcome)) == ordered(as_model(outcome))
 
 
 @pytest.mark.parametrize("big", [2**64, -(2**70), 10**30])
 def test_integers_past_64_bits_in_metadata_are_written_exactly(big: int) -> None:
-    outcome = SearchOutcome([hit(0, {"n": big, "ok": 1})], "flat", "scan", 1.0)
-    response = json_response(SearchOut.content(outcome, frozenset({"metadata"})), SearchOut)
+    outcome = SearchOutcome(
+        [hit(0, {"n": big, "ok": 1}, frozenset({"metadata"}))], "flat", "scan", 1.0
+    )
+    response = json_response(SearchOut.content(outcome), SearchOut)
     assert response.media_type == "application/json"
     assert json.loads(bytes(response.body))["results"][0]["metadata"] == {"n": big, "ok": 1}

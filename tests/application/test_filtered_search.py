@@ -332,7 +332,7 @@ def assert_search_equals_brute_force(
     for hit in outcome.hits:
         assert hit.chunk_id in allowed, (raw, hit.chunk_id)
         assert hit.document_id == model.chunks[hit.chunk_id].document_id
-        assert hit.chunk is not None and hit.chunk.metadata == model.chunks[hit.chunk_id].metadata
+        assert hit.metadata == model.chunks[hit.chunk_id].metadata
         assert hit.score == pytest.approx(model.score(hit.chunk_id, query), abs=SCORE_TOLERANCE)
     got_scores = [hit.score for hit in outcome.hits]
     assert got_scores == pytest.approx(want, abs=SCORE_TOLERANCE), raw

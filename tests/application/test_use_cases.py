@@ -194,12 +194,34 @@ def test_search_returns_the_stored_text_metadata_and_embedding_on_request(
     services: Services, library_id: str
 ) -> None:
     services.chunks.create(library_id, chunk_input("a", seed=5, lang="en"))
-    query = SearchQuery(vector=vector(5), k=1, include=frozenset({"text", "embedding"}))
+    include = frozenset({"text", "metadata", "embedding"})
+    query = SearchQuery(vector=vector(5), k=1, include=include)
     (hit,) = services.search.search(library_id, query).hits
-    assert hit.chunk is not None
-    assert hit.chunk.text == "text of a" and hit.chunk.metadata == {"lang": "en"}
-    assert np.array_equal(hit.chunk.embedding, vector(5))
+    assert hit.text == "text of a" and hit.metadata == {"lang": "en"}
+    assert hit.embedding is not None and np.array_equal(hit.embedding, vector(5))
     assert hit.document_id == "doc"
+    bare = SearchQuery(vector=vector(5), k=1, include=frozenset())
+    (hit,) = services.search.search(library_id, bare).hits
+    assert (hit.text, hit.metadata, hit.embedding) == (None, None, None)
+
+
+def test_search_metadata_is_the_chunks_as_written_and_follows_every_write(
+    services: Services, library_id: str
+) -> None:
+    """Search reads metadata from the live state, not the store: it must equal what the
+    chunk holds, null values included, after a patch and never after a delete."""
+    written = {"lang": "en", "draft": None, "tags": ["a", "b"], "n": 3}
+    services.chunks.create(
+        library_id, ChunkInput("doc", "t", vector(7), metadata=dict(written), id="m")
+    )
+    query = SearchQuery(vector=vector(7), k=1)  # include defaults to metadata
+    (hit,) = services.search.search(library_id, query).hits
+    assert (hit.chunk_id, hit.metadata, hit.text) == ("m", written, None)
+    services.chunks.patch(library_id, "m", ChunkPatch(metadata={"lang": "fr"}))
+    (hit,) = services.search.search(library_id, query).hits
+    assert hit.metadata == services.chunks.get(library_id, "m").metadata
+    services.chunks.delete(library_id, "m")
+    assert services.search.search(library_id, query).hits == []
 
 
 def test_a_chunk_naming_an_unknown_document_creates_it_empty(

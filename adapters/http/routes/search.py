@@ -29,19 +29,18 @@ async def search(library_id: str, body: SearchIn, searches: Searches, request: R
     # (8 wrk connections on 2 cores: p99 ~9x p50 with the default pool of 40, ~2x with 3).
     # Rendered with orjson rather than returned as a SearchOut, which FastAPI would validate
     # again on every search (see json_response). A docstring would become the OpenAPI text.
-    include = frozenset(body.include)
     query = SearchQuery(
         vector=body.vector,
         k=body.k,
         filter=body.filter,
-        include=include,
+        include=frozenset(body.include),
         params=SearchParams(ef=body.params.ef, nprobe=body.params.nprobe),
         exact=body.exact,
     )
     outcome = await anyio.to_thread.run_sync(
         searches.search, library_id, query, limiter=request.app.state.search_limiter
     )
-    return json_response(SearchOut.content(outcome, include), SearchOut)
+    return json_response(SearchOut.content(outcome), SearchOut)
 
 
 @router.get("/index", response_model=IndexStatusOut, tags=["index"])
