@@ -16,6 +16,7 @@ from domain.errors import (
     LibraryNotFound,
     StoreUnavailable,
 )
+from domain.models import Metadata
 from tests.application.conftest import DIM, Services, chunk_input, vector
 
 
@@ -210,7 +211,7 @@ def test_search_metadata_is_the_chunks_as_written_and_follows_every_write(
 ) -> None:
     """Search reads metadata from the live state, not the store: it must equal what the
     chunk holds, null values included, after a patch and never after a delete."""
-    written = {"lang": "en", "draft": None, "tags": ["a", "b"], "n": 3}
+    written: Metadata = {"lang": "en", "draft": None, "tags": ["a", "b"], "n": 3}
     services.chunks.create(
         library_id, ChunkInput("doc", "t", vector(7), metadata=dict(written), id="m")
     )
