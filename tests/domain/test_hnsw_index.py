@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+import domain.index.hnsw.index as hnsw_index
 from domain.index.hnsw import HnswIndex
 from domain.index.scoring import SearchParams
 from domain.models import HnswParams, Metric
@@ -193,6 +194,25 @@ def test_compaction_after_deletes_on_tight_clusters_keeps_every_node_reachable()
     assert recall_at_10(index, queries, truth) >= 0.9
     hits = index.search(queries[0], 10, params=WIDE)
     assert not any(label % 3 == 0 for label in hits.labels.tolist())
+
+
+def test_past_16k_nodes_reachability_is_checked_every_n_over_64_insertions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scaled down (thresholds patched): single inserts into tight clusters are checked once
+    n/64 of them have arrived, and the check leaves every node reachable."""
+    monkeypatch.setattr(hnsw_index, "_CHECK_ALWAYS_UP_TO", 0)
+    base = tight_clusters(3_400, 40, seed=3)
+    params = HnswParams(m=4, ef_construction=16)
+    index = HnswIndex.build(32, Metric.L2, params, np.arange(3_000), base[:3_000])
+    assert index.unreachable() == [0] * (index.max_level + 1)
+    checks = 0
+    for label in range(3_000, 3_400):
+        index.add(np.array([label]), base[label : label + 1])
+        if index._unchecked == 0:  # the insertion that made the check due
+            checks += 1
+            assert index.unreachable() == [0] * (index.max_level + 1)
+    assert checks == 400 // (3_000 // 64) or checks == 400 // (3_000 // 64) + 1
 
 
 def test_from_state_rejects_inconsistent_arrays() -> None:
