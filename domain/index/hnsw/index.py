@@ -1,12 +1,13 @@
 """Hierarchical navigable small-world graphs (HNSW), after Malkov & Yashunin
 (arXiv:1603.09320) and hnswlib's ``hnswalg.h``: the index object around the compiled
-kernels of ``graph.py`` (search) and ``insertion.py`` (insertion and the heuristic).
+kernels of ``graph.py`` (search), ``insertion.py`` (insertion and the heuristic) and
+``repair.py`` (reachability).
 
 Every vector is a node with a random level (geometric, mL = 1/ln M). Layer 0 links each
 node to at most 2·M neighbours, upper layers to at most M, chosen by the paper's
 neighbour-selection heuristic. A search descends greedily from the top-level entry point to
 layer 1, then runs a best-first search on layer 0 with ``ef`` candidates; the ``ef`` found
-are re-ranked exactly (``scoring.rank_candidates``) and the best k returned.
+are re-ranked exactly (``scoring.rank_exact``, in the same kernel) and the best k returned.
 
 Time: search O(ef·M·d·log n) expected; insert O(ef_construction·M·d·log n); build n
 insertions; remove O(1) (a tombstone) and an O(n) rebuild once a quarter of the nodes are
