@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from domain.index.jit import kernel
 from domain.index.scoring import distance, rank_exact
+from domain.models import Matrix, Vector
 
 Nodes = NDArray[np.int64]
 Links = NDArray[np.int32]
@@ -29,8 +30,6 @@ UpperCounts = NDArray[np.int32]  # (rows, levels)
 Visited = NDArray[np.uint32]
 Distances = NDArray[np.float32]
 Admit = NDArray[np.bool_]  # per node; empty means every node is admitted
-Matrix = NDArray[np.float32]
-Vector = NDArray[np.float32]
 
 
 @kernel

@@ -14,7 +14,6 @@ from domain.index.hnsw.graph import (
     Counts,
     Distances,
     Links,
-    Matrix,
     Nodes,
     UpperCounts,
     UpperLinks,
@@ -25,6 +24,7 @@ from domain.index.hnsw.graph import (
 )
 from domain.index.jit import kernel
 from domain.index.scoring import distance
+from domain.models import Matrix
 
 
 @kernel

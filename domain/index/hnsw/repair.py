@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 from domain.index.hnsw.graph import (
     Counts,
     Links,
-    Matrix,
     UpperCounts,
     UpperLinks,
     Visited,
@@ -30,6 +29,7 @@ from domain.index.hnsw.graph import (
 from domain.index.hnsw.insertion import select_neighbours
 from domain.index.jit import kernel
 from domain.index.scoring import distance
+from domain.models import Matrix
 
 _ROUNDS = 4
 
