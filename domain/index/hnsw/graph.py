@@ -15,6 +15,8 @@ search's ``tag`` into a ``visited`` array that the search borrowed from a pool
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple, TypeVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -24,12 +26,23 @@ from domain.models import Matrix, Vector
 
 Nodes = NDArray[np.int64]
 Links = NDArray[np.int32]
-Counts = NDArray[np.int32]
-UpperLinks = NDArray[np.int32]  # (rows, levels, M)
-UpperCounts = NDArray[np.int32]  # (rows, levels)
 Visited = NDArray[np.uint32]
 Distances = NDArray[np.float32]
 Admit = NDArray[np.bool_]  # per node; empty means every node is admitted
+A = TypeVar("A", bound=NDArray[Any])
+
+
+class Graph(NamedTuple):
+    """The arrays of one HNSW graph, as every kernel takes them (numba passes a named tuple
+    of arrays by reference: a kernel writes into them in place, never replaces one)."""
+
+    vectors: Matrix  # (capacity, d) float32
+    levels: Links  # (capacity,) top layer of each node
+    links0: Links  # (capacity, 2M) layer-0 neighbours
+    count0: Links  # (capacity,) used slots of each layer-0 list
+    up_row: Links  # (capacity,) row in the upper blocks, -1 for a layer-0-only node
+    up_links: NDArray[np.int32]  # (rows, levels, M) neighbours on layers 1 and up
+    up_count: NDArray[np.int32]  # (rows, levels) used slots
 
 
 @kernel
@@ -72,30 +85,17 @@ def heap_pop(keys: Distances, items: Nodes, size: int) -> int:
 
 
 @kernel
-def links_of(
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    node: int,
-    level: int,
-) -> Links:
+def links_of(graph: Graph, node: int, level: int) -> Links:
     """The neighbour list of ``node`` on ``level`` (a view of its used slots)."""
     if level == 0:
-        return links0[node, : count0[node]]
-    row = up_row[node]
-    return up_links[row, level - 1, : up_count[row, level - 1]]
+        return graph.links0[node, : graph.count0[node]]
+    row = graph.up_row[node]
+    return graph.up_links[row, level - 1, : graph.up_count[row, level - 1]]
 
 
 @kernel
 def greedy_closest(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
+    graph: Graph,
     metric: int,
     query: Vector,
     start: int,
@@ -109,8 +109,8 @@ def greedy_closest(
     moved = True
     while moved:
         moved = False
-        for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
-            d = distance(metric, query, vectors[neighbour])
+        for neighbour in links_of(graph, node, level):
+            d = distance(metric, query, graph.vectors[neighbour])
             if d < best:
                 best = d
                 node = neighbour
@@ -120,15 +120,10 @@ def greedy_closest(
 
 @kernel
 def search_layer(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
+    graph: Graph,
     metric: int,
     query: Vector,
-    entries: Nodes,
+    entries: Links,
     ef: int,
     level: int,
     visited: Visited,
@@ -143,50 +138,36 @@ def search_layer(
     than the farthest of ``ef`` results. O(ef·M·d·log n) expected on layer 0.
     """
     filtering = admit.shape[0] > 0
-    capacity = max(4 * ef, 64)
-    cand_keys = np.empty(capacity, dtype=np.float32)
-    cand_nodes = np.empty(capacity, dtype=np.int64)
-    # Results are a min-heap of negated distances: the root is the farthest result.
+    # Candidates: a min-heap by distance, grown as needed (each node enters at most once).
+    cand_keys = np.empty(max(4 * ef, 64), dtype=np.float32)
+    cand_nodes = np.empty(cand_keys.shape[0], dtype=np.int64)
+    # Results: a min-heap of negated distances, so the root is the farthest result.
     res_keys = np.empty(ef + 1, dtype=np.float32)
     res_nodes = np.empty(ef + 1, dtype=np.int64)
     n_cand = 0
     n_res = 0
-    for entry in entries:
-        if visited[entry] == tag:
-            continue
-        visited[entry] = tag
-        d = distance(metric, query, vectors[entry])
-        if n_cand == capacity:
-            capacity *= 2
-            cand_keys = _grown(cand_keys, capacity)
-            cand_nodes = _grown_nodes(cand_nodes, capacity)
-        n_cand = heap_push(cand_keys, cand_nodes, n_cand, d, entry)
-        if not filtering or admit[entry]:
-            n_res = heap_push(res_keys, res_nodes, n_res, -d, entry)
-            if n_res > ef:
-                n_res = heap_pop(res_keys, res_nodes, n_res)
-    while n_cand > 0:
-        nearest = cand_keys[0]
-        if n_res >= ef and nearest > -res_keys[0]:
-            break
-        node = cand_nodes[0]
-        n_cand = heap_pop(cand_keys, cand_nodes, n_cand)
-        for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
-            if visited[neighbour] == tag:
+    pending = entries  # nodes to look at: the entries first, then each expanded node's links
+    while True:
+        for node in pending:
+            if visited[node] == tag:
                 continue
-            visited[neighbour] = tag
-            d = distance(metric, query, vectors[neighbour])
+            visited[node] = tag
+            d = distance(metric, query, graph.vectors[node])
             if n_res >= ef and d >= -res_keys[0]:
                 continue
-            if n_cand == capacity:
-                capacity *= 2
-                cand_keys = _grown(cand_keys, capacity)
-                cand_nodes = _grown_nodes(cand_nodes, capacity)
-            n_cand = heap_push(cand_keys, cand_nodes, n_cand, d, neighbour)
-            if not filtering or admit[neighbour]:
-                n_res = heap_push(res_keys, res_nodes, n_res, -d, neighbour)
+            if n_cand == cand_keys.shape[0]:
+                cand_keys = _doubled(cand_keys)
+                cand_nodes = _doubled(cand_nodes)
+            n_cand = heap_push(cand_keys, cand_nodes, n_cand, d, node)
+            if not filtering or admit[node]:
+                n_res = heap_push(res_keys, res_nodes, n_res, -d, node)
                 if n_res > ef:
                     n_res = heap_pop(res_keys, res_nodes, n_res)
+        if n_cand == 0 or (n_res >= ef and cand_keys[0] > -res_keys[0]):
+            break
+        expanded = cand_nodes[0]
+        n_cand = heap_pop(cand_keys, cand_nodes, n_cand)
+        pending = links_of(graph, expanded, level)
     found = np.empty(n_res, dtype=np.int64)
     found_distances = np.empty(n_res, dtype=np.float32)
     for i in range(n_res - 1, -1, -1):
@@ -198,12 +179,7 @@ def search_layer(
 
 @kernel
 def search_graph(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
+    graph: Graph,
     metric: int,
     query: Vector,
     entry: int,
@@ -219,40 +195,17 @@ def search_graph(
     found by their exact (float64) distance, nearest first, with those distances. The GIL
     stays released from entry to return, so concurrent searches run on separate cores."""
     node = entry
-    best = distance(metric, query, vectors[entry])
+    best = distance(metric, query, graph.vectors[entry])
     for level in range(max_level, 0, -1):
-        node, best = greedy_closest(
-            vectors, links0, count0, up_row, up_links, up_count, metric, query, node, best, level
-        )
-    entries = np.full(1, node, dtype=np.int64)
-    _, found = search_layer(
-        vectors,
-        links0,
-        count0,
-        up_row,
-        up_links,
-        up_count,
-        metric,
-        query,
-        entries,
-        ef,
-        0,
-        visited,
-        tag,
-        admit,
-    )
-    return rank_exact(metric, vectors, query, found, k)
+        node, best = greedy_closest(graph, metric, query, node, best, level)
+    entries = np.full(1, node, dtype=np.int32)
+    _, found = search_layer(graph, metric, query, entries, ef, 0, visited, tag, admit)
+    return rank_exact(metric, graph.vectors, query, found, k)
 
 
 @kernel
-def _grown(keys: Distances, capacity: int) -> Distances:
-    out = np.empty(capacity, dtype=np.float32)
-    out[: keys.shape[0]] = keys
-    return out
-
-
-@kernel
-def _grown_nodes(nodes: Nodes, capacity: int) -> Nodes:
-    out = np.empty(capacity, dtype=np.int64)
-    out[: nodes.shape[0]] = nodes
-    return out
+def _doubled(array: A) -> A:
+    """``array`` copied into one twice as long (the tail left uninitialised)."""
+    out = np.empty(2 * array.shape[0], dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out  # type: ignore[return-value]  # numpy types np.empty's result loosely

@@ -30,7 +30,7 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.hnsw.graph import search_graph
+from domain.index.hnsw.graph import Graph, search_graph
 from domain.index.hnsw.insertion import insert_nodes
 from domain.index.hnsw.repair import connect_layer, reach
 from domain.index.hnsw.visited import VisitedList, VisitedPool
@@ -352,12 +352,7 @@ class HnswIndex:
         visited = self._visited.take(self._n)
         try:
             return search_graph(
-                self._vectors,
-                self._links0,
-                self._count0,
-                self._up_row,
-                self._up_links,
-                self._up_count,
+                self._graph(),
                 self._kernel_metric,
                 q,
                 self._entry,
@@ -382,19 +377,22 @@ class HnswIndex:
         )
         return Hits(self._node_labels[rows[best]], scores, strategy)
 
-    def _reachable(self, level: int) -> Mask:
-        """Nodes the entry point reaches on ``level``. O(nodes·width)."""
-        seen = np.zeros(self._n, dtype=np.bool_)
-        reach(
+    def _graph(self) -> Graph:
+        """The arrays as the kernels take them (the current ones: growth replaces them)."""
+        return Graph(
+            self._vectors,
+            self._levels,
             self._links0,
             self._count0,
             self._up_row,
             self._up_links,
             self._up_count,
-            level,
-            self._entry,
-            seen,
         )
+
+    def _reachable(self, level: int) -> Mask:
+        """Nodes the entry point reaches on ``level``. O(nodes·width)."""
+        seen = np.zeros(self._n, dtype=np.bool_)
+        reach(self._graph(), level, self._entry, seen)
         return seen
 
     # -- insertion and storage ----------------------------------------------------------
@@ -419,13 +417,7 @@ class HnswIndex:
                 layers = int(self._levels[start:stop].max()) + 1
                 base = visited.claim((stop - start) * layers) - 1
                 self._entry, self._max_level, _ = insert_nodes(
-                    self._vectors,
-                    self._links0,
-                    self._count0,
-                    self._up_row,
-                    self._up_links,
-                    self._up_count,
-                    self._levels,
+                    self._graph(),
                     self._kernel_metric,
                     self._m,
                     self._params.ef_construction,
@@ -454,13 +446,7 @@ class HnswIndex:
         """Link every unreached component of every layer back to the entry point's."""
         for level in range(self._max_level, -1, -1):
             _, visited.tag = connect_layer(
-                self._vectors,
-                self._links0,
-                self._count0,
-                self._up_row,
-                self._up_links,
-                self._up_count,
-                self._levels,
+                self._graph(),
                 self._n,
                 self._kernel_metric,
                 self._m,

@@ -11,12 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from domain.index.hnsw.graph import (
-    Counts,
     Distances,
-    Links,
+    Graph,
     Nodes,
-    UpperCounts,
-    UpperLinks,
     Visited,
     greedy_closest,
     links_of,
@@ -56,75 +53,40 @@ def select_neighbours(
 
 
 @kernel
-def _set_links(
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    node: int,
-    level: int,
-    chosen: Nodes,
-) -> None:
+def set_links(graph: Graph, node: int, level: int, chosen: Nodes) -> None:
+    """Make ``chosen`` the whole neighbour list of ``node`` on ``level``."""
     if level == 0:
-        count0[node] = chosen.shape[0]
-        for i in range(chosen.shape[0]):
-            links0[node, i] = chosen[i]
+        graph.count0[node] = chosen.shape[0]
+        graph.links0[node, : chosen.shape[0]] = chosen
         return
-    row = up_row[node]
-    up_count[row, level - 1] = chosen.shape[0]
-    for i in range(chosen.shape[0]):
-        up_links[row, level - 1, i] = chosen[i]
+    row = graph.up_row[node]
+    graph.up_count[row, level - 1] = chosen.shape[0]
+    graph.up_links[row, level - 1, : chosen.shape[0]] = chosen
 
 
 @kernel
-def _link_back(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    metric: int,
-    target: int,
-    node: int,
-    level: int,
-    width: int,
-) -> None:
+def _link_back(graph: Graph, metric: int, target: int, node: int, level: int, width: int) -> None:
     """Add ``node`` to ``target``'s list on ``level``; a full list is re-chosen by the
-    heuristic among its links and ``node`` (which may drop some)."""
-    current = links_of(links0, count0, up_row, up_links, up_count, target, level)
+    heuristic among its links and ``node`` (which may drop some), as hnswlib does."""
+    current = links_of(graph, target, level)
     count = current.shape[0]
-    if count < width:
-        if level == 0:
-            links0[target, count] = node
-            count0[target] = count + 1
-        else:
-            row = up_row[target]
-            up_links[row, level - 1, count] = node
-            up_count[row, level - 1] = count + 1
-        return
     pool = np.empty(count + 1, dtype=np.int64)
-    pool_distances = np.empty(count + 1, dtype=np.float32)
-    for i in range(count):
-        pool[i] = current[i]
+    pool[:count] = current
     pool[count] = node
+    if count < width:
+        set_links(graph, target, level, pool)
+        return
+    pool_distances = np.empty(count + 1, dtype=np.float32)
     for i in range(count + 1):
-        pool_distances[i] = distance(metric, vectors[target], vectors[pool[i]])
+        pool_distances[i] = distance(metric, graph.vectors[target], graph.vectors[pool[i]])
     order = np.argsort(pool_distances, kind="mergesort")
-    chosen = select_neighbours(vectors, metric, pool[order], pool_distances[order], width)
-    _set_links(links0, count0, up_row, up_links, up_count, target, level, chosen)
+    chosen = select_neighbours(graph.vectors, metric, pool[order], pool_distances[order], width)
+    set_links(graph, target, level, chosen)
 
 
 @kernel
 def insert_nodes(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    levels: Links,
+    graph: Graph,
     metric: int,
     m: int,
     ef_construction: int,
@@ -140,66 +102,31 @@ def insert_nodes(
     each of its layers search ``ef_construction`` candidates, keep M by the heuristic and
     link both ways (up to 2·M on layer 0). Returns the new entry point, top level and the
     last visited tag used. O(ef_construction·M·d·log n) per node."""
+    no_filter = np.empty(0, dtype=np.bool_)
     for node in range(first, end):
-        level = levels[node]
+        level = graph.levels[node]
         if entry < 0:
             entry = node
             max_level = level
             continue
-        query = vectors[node]
+        query = graph.vectors[node]
         closest = entry
-        closest_distance = distance(metric, query, vectors[entry])
+        closest_distance = distance(metric, query, graph.vectors[entry])
         for layer in range(max_level, level, -1):
             closest, closest_distance = greedy_closest(
-                vectors,
-                links0,
-                count0,
-                up_row,
-                up_links,
-                up_count,
-                metric,
-                query,
-                closest,
-                closest_distance,
-                layer,
+                graph, metric, query, closest, closest_distance, layer
             )
-        no_filter = np.empty(0, dtype=np.bool_)
         for layer in range(min(level, max_level), -1, -1):
             tag += 1
-            entries = np.full(1, closest, dtype=np.int64)
+            entries = np.full(1, closest, dtype=np.int32)
             found_distances, found = search_layer(
-                vectors,
-                links0,
-                count0,
-                up_row,
-                up_links,
-                up_count,
-                metric,
-                query,
-                entries,
-                ef_construction,
-                layer,
-                visited,
-                tag,
-                no_filter,
+                graph, metric, query, entries, ef_construction, layer, visited, tag, no_filter
             )
-            chosen = select_neighbours(vectors, metric, found, found_distances, m)
-            _set_links(links0, count0, up_row, up_links, up_count, node, layer, chosen)
+            chosen = select_neighbours(graph.vectors, metric, found, found_distances, m)
+            set_links(graph, node, layer, chosen)
             width = 2 * m if layer == 0 else m
             for target in chosen:
-                _link_back(
-                    vectors,
-                    links0,
-                    count0,
-                    up_row,
-                    up_links,
-                    up_count,
-                    metric,
-                    target,
-                    node,
-                    layer,
-                    width,
-                )
+                _link_back(graph, metric, target, node, layer, width)
             closest = found[0]
         if level > max_level:
             entry = node

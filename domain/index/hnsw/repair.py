@@ -17,34 +17,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.hnsw.graph import (
-    Counts,
-    Links,
-    UpperCounts,
-    UpperLinks,
-    Visited,
-    links_of,
-    search_layer,
-)
-from domain.index.hnsw.insertion import select_neighbours
+from domain.index.hnsw.graph import Graph, Visited, links_of, search_layer
+from domain.index.hnsw.insertion import select_neighbours, set_links
 from domain.index.jit import kernel
 from domain.index.scoring import distance
-from domain.models import Matrix
 
 _ROUNDS = 4
 
 
 @kernel
-def reach(
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    level: int,
-    start: int,
-    seen: NDArray[np.bool_],
-) -> None:
+def reach(graph: Graph, level: int, start: int, seen: NDArray[np.bool_]) -> None:
     """Mark in ``seen`` every node ``start`` reaches on ``level`` (breadth first; a node
     already marked is not walked again)."""
     queue = np.empty(seen.shape[0], dtype=np.int64)
@@ -57,7 +39,7 @@ def reach(
     while head < tail:
         node = queue[head]
         head += 1
-        for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
+        for neighbour in links_of(graph, node, level):
             if not seen[neighbour]:
                 seen[neighbour] = True
                 queue[tail] = neighbour
@@ -65,50 +47,24 @@ def reach(
 
 
 @kernel
-def _count_of(count0: Counts, up_row: Links, up_count: UpperCounts, node: int, level: int) -> int:
-    if level == 0:
-        return int(count0[node])
-    return int(up_count[up_row[node], level - 1])
-
-
-@kernel
-def _add_link(
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    node: int,
-    target: int,
-    level: int,
-    width: int,
-) -> bool:
+def _add_link(graph: Graph, node: int, target: int, level: int, width: int) -> bool:
     """Link ``node`` to ``target``: in a free slot, else over the last one (returns True
     when a link was overwritten). A link already there is left as it is."""
-    for neighbour in links_of(links0, count0, up_row, up_links, up_count, node, level):
+    current = links_of(graph, node, level)
+    for neighbour in current:
         if neighbour == target:
             return False
-    count = _count_of(count0, up_row, up_count, node, level)
-    slot = min(count, width - 1)
-    if level == 0:
-        links0[node, slot] = target
-        count0[node] = slot + 1
-    else:
-        row = up_row[node]
-        up_links[row, level - 1, slot] = target
-        up_count[row, level - 1] = slot + 1
-    return count == width
+    count = current.shape[0]
+    links = np.empty(min(count + 1, width), dtype=np.int64)
+    links[: links.shape[0] - 1] = current[: links.shape[0] - 1]
+    links[-1] = target
+    set_links(graph, node, level, links)
+    return bool(count == width)
 
 
 @kernel
 def connect_layer(
-    vectors: Matrix,
-    links0: Links,
-    count0: Counts,
-    up_row: Links,
-    up_links: UpperLinks,
-    up_count: UpperCounts,
-    levels: Links,
+    graph: Graph,
     n: int,
     metric: int,
     m: int,
@@ -124,31 +80,27 @@ def connect_layer(
     linked = 0
     for _ in range(_ROUNDS):
         seen = np.zeros(n, dtype=np.bool_)
-        reach(links0, count0, up_row, up_links, up_count, level, entry, seen)
+        reach(graph, level, entry, seen)
         overwrote = False
         # Reached nodes with a free slot: linking from them overwrites nothing.
         roomy = np.zeros(n, dtype=np.bool_)
         for other in range(n):
             roomy[other] = (
                 seen[other]
-                and levels[other] >= level
-                and _count_of(count0, up_row, up_count, other, level) < width
+                and graph.levels[other] >= level
+                and links_of(graph, other, level).shape[0] < width
             )
         for node in range(n):
-            if levels[node] < level or seen[node]:
+            if graph.levels[node] < level or seen[node]:
                 continue
             admit = roomy if roomy.any() else seen
             tag += 1
+            query = graph.vectors[node]
             found_distances, found = search_layer(
-                vectors,
-                links0,
-                count0,
-                up_row,
-                up_links,
-                up_count,
+                graph,
                 metric,
-                vectors[node],
-                np.full(1, entry, dtype=np.int64),
+                query,
+                np.full(1, entry, dtype=np.int32),
                 ef_construction,
                 level,
                 visited,
@@ -157,18 +109,14 @@ def connect_layer(
             )
             if found.shape[0] == 0:
                 found = np.full(1, entry, dtype=np.int64)
-                found_distances = np.full(1, distance(metric, vectors[node], vectors[entry]))
-            for target in select_neighbours(vectors, metric, found, found_distances, m):
-                overwrote |= _add_link(
-                    links0, count0, up_row, up_links, up_count, target, node, level, width
-                )
-                if _count_of(count0, up_row, up_count, target, level) == width:
+                found_distances = np.full(1, distance(metric, query, graph.vectors[entry]))
+            for target in select_neighbours(graph.vectors, metric, found, found_distances, m):
+                overwrote |= _add_link(graph, target, node, level, width)
+                if links_of(graph, target, level).shape[0] == width:
                     roomy[target] = False
-                if _count_of(count0, up_row, up_count, node, level) < width:
-                    _add_link(
-                        links0, count0, up_row, up_links, up_count, node, target, level, width
-                    )
-            reach(links0, count0, up_row, up_links, up_count, level, node, seen)
+                if links_of(graph, node, level).shape[0] < width:
+                    _add_link(graph, node, target, level, width)
+            reach(graph, level, node, seen)
             linked += 1
         if not overwrote:
             break
