@@ -64,6 +64,8 @@ from tests.support.server import ServerProcess, free_port  # noqa: E402
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "chroma.json"
 DIMENSION = 384
 K = 10
+# Chroma's default search ef (its collections' hnsw "ef_search"); StacksDB's is 64 (API.md).
+CHROMA_SEARCH_EF = 100
 BATCH = 1000
 CONNECTIONS = (1, 8)
 LIBRARY = "wordnet"
@@ -162,8 +164,11 @@ class StacksDB:
         if count["chunk_count"] != n:
             raise RuntimeError(f"StacksDB holds {count['chunk_count']} chunks, not {n}")
 
-    def search_body(self, query: NDArray[np.float32]) -> bytes:
-        return json.dumps({"vector": query.tolist(), "k": K}).encode()
+    def search_body(self, query: NDArray[np.float32], ef: int | None = None) -> bytes:
+        body: dict[str, Any] = {"vector": query.tolist(), "k": K}
+        if ef is not None:
+            body["params"] = {"ef": ef}
+        return json.dumps(body).encode()
 
     def ids(self, response: httpx.Response) -> list[str]:
         return [hit["chunk_id"] for hit in response.json()["results"]]
@@ -292,14 +297,26 @@ def measure(
 
     search_bodies = [system.search_body(q) for q in data.queries]
     with httpx.Client(base_url=target.url, timeout=60) as client:
-        found = [
-            system.ids(
-                client.post(
-                    target.search_path, content=body, headers=JSON_HEADERS
-                ).raise_for_status()
+
+        def found_by(bodies: list[bytes]) -> list[list[str]]:
+            return [
+                system.ids(
+                    client.post(
+                        target.search_path, content=body, headers=JSON_HEADERS
+                    ).raise_for_status()
+                )
+                for body in bodies
+            ]
+
+        found = found_by(search_bodies)
+        # Like for like: StacksDB searched with the ef Chroma uses by default.
+        same_ef = (
+            recall(
+                found_by([system.search_body(q, CHROMA_SEARCH_EF) for q in data.queries]), truth_ids
             )
-            for body in search_bodies
-        ]
+            if isinstance(system, StacksDB)
+            else None
+        )
     script = wrk.write_script(scratch / f"{target.name}.lua", search_bodies)
     url = f"{target.url}{target.search_path}"
     wrk.run(url, script, 1, 2)  # warm-up
@@ -325,6 +342,7 @@ def measure(
             "server_cpu_us_per_vector": round(ingest_cpu / n * 1e6, 1),
         },
         "recall_at_10": recall(found, truth_ids),
+        **({} if same_ef is None else {"recall_at_10_ef_100": same_ef}),
         "search_path": target.search_path,
         "wrk": runs,
     }
@@ -358,6 +376,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ratios = {
         "ingest_vectors_per_s": ours["ingest"]["vectors_per_s"] / theirs["ingest"]["vectors_per_s"],
         "recall_at_10": ours["recall_at_10"] / theirs["recall_at_10"],
+        "recall_at_10_same_ef": ours["recall_at_10_ef_100"] / theirs["recall_at_10"],
         **{
             f"requests_per_s_{c}_conn": ours["wrk"][str(c)]["requests_per_s"]
             / theirs["wrk"][str(c)]["requests_per_s"]
@@ -429,6 +448,13 @@ def table(r: dict[str, Any]) -> str:
             f"{theirs['recall_at_10']:.4f}",
             f"{ratio['recall_at_10']:.3f}x",
             ok[ratio["recall_at_10"] >= 1.0],
+        ),
+        (
+            f"recall@10, both at ef {CHROMA_SEARCH_EF}",
+            f"{ours['recall_at_10_ef_100']:.4f}",
+            f"{theirs['recall_at_10']:.4f}",
+            f"{ratio['recall_at_10_same_ef']:.3f}x",
+            ok[ratio["recall_at_10_same_ef"] >= 1.0],
         ),
         *(conn_row(c) for c in CONNECTIONS),
         (
