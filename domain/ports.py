@@ -74,9 +74,6 @@ class ChunkRepository(Protocol):
 
     def delete_many(self, library_id: str, chunk_ids: Iterable[str]) -> None: ...
 
-    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[builtins.list[Chunk]]:
-        """Every chunk of the library in batches, for rebuilding in-memory state."""
-
     def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
         """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
         columns without the text: the lean read that rebuilds in-memory state at start-up."""

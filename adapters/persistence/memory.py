@@ -375,25 +375,11 @@ class MemoryChunkRepository:
 
         self._tx.undo.append(undo_delete)
 
-    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[list[Chunk]]:
-        """Every chunk of the library in insertion order, ``batch_size`` at a time.
-
-        Resumes by seq between batches, so writes made through the same unit of work
-        while scanning do not break the iteration.
-        """
-        check_page_size(batch_size)
-        after = 0
-        while True:
-            data = self._tx.reading()._data.get(library_id)
-            rows = [] if data is None else data.chunks.after(after, batch_size)
-            if not rows:
-                return
-            yield [_copy_chunk(chunk) for _, _, chunk in rows]
-            after = rows[-1][0]
-
     def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
-        """``scan`` as columns: one float32 matrix per batch and no per-row copies but the
-        metadata of the rows that have any."""
+        """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
+        columns: one float32 matrix per batch and no per-row copies but the metadata of the
+        rows that have any. Resumes by seq between batches, so writes made through the same
+        unit of work while scanning do not break the iteration."""
         check_page_size(batch_size)
         after = 0
         while True:

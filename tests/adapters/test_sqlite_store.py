@@ -88,7 +88,14 @@ def test_data_survives_closing_and_reopening_the_engine(db_path: Path, engine: E
     try:
         with SqlUnitOfWork(reopened, read_only=True) as uow:
             assert uow.libraries.get(library.id) == library
-            stored = [c for batch in uow.chunks.scan(library.id, 16) for c in batch]
+            stored: list[Chunk] = []
+            cursor: str | None = None
+            while True:
+                page = uow.chunks.list(library.id, 16, cursor)
+                stored.extend(page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
     finally:
         reopened.dispose()
     assert [c.id for c in stored] == [c.id for c in chunks]
@@ -319,7 +326,5 @@ def test_save_many_writes_ten_thousand_384_dimensional_chunks_quickly(engine: En
     # Measured well under a second; the bound only catches a row-by-row regression.
     assert elapsed < 5.0
     with SqlUnitOfWork(engine, read_only=True) as uow:
-        stored = np.concatenate(
-            [np.stack([c.embedding for c in b]) for b in uow.chunks.scan(library.id, 4096)]
-        )
+        stored = np.concatenate([b.embeddings for b in uow.chunks.scan_columns(library.id, 4096)])
     assert stored.tobytes() == vectors.tobytes()

@@ -249,9 +249,9 @@ def test_embedding_round_trips_bit_exact(open_uow: OpenUnitOfWork) -> None:
         uow.commit()
     with open_uow() as uow:
         loaded = uow.chunks.get(library.id, chunk.id)
-        scanned = [c for batch in uow.chunks.scan(library.id) for c in batch if c.id == chunk.id]
+        listed = [c for c in uow.chunks.list(library.id, 1_000, None).items if c.id == chunk.id]
     assert loaded is not None
-    for embedding in (loaded.embedding, scanned[0].embedding):
+    for embedding in (loaded.embedding, listed[0].embedding):
         assert embedding.dtype == np.float32
         assert embedding.flags.c_contiguous
         assert embedding.flags.writeable
@@ -350,7 +350,7 @@ def test_save_many_handles_ten_thousand_chunks_in_one_batch(open_uow: OpenUnitOf
         assert uow.chunks.existing_ids(library.id, ids) == set(ids)
         assert len(uow.chunks.get_many(library.id, ids)) == len(ids)
         assert uow.libraries.counts(library.id) == (1, 10_000)
-        stored = np.stack([c.embedding for b in uow.chunks.scan(library.id, 3_000) for c in b])
+        stored = np.concatenate([b.embeddings for b in uow.chunks.scan_columns(library.id, 3_000)])
     assert stored.tobytes() == vectors.tobytes()
 
 
@@ -529,7 +529,7 @@ def test_a_page_size_below_one_is_refused(open_uow: OpenUnitOfWork) -> None:
         with pytest.raises(ValueError):
             uow.libraries.list(0, None)
         with pytest.raises(ValueError):
-            next(uow.chunks.scan("any", 0))
+            next(uow.chunks.scan_columns("any", 0))
 
 
 @settings(
@@ -572,11 +572,11 @@ def test_paging_yields_exactly_the_stored_chunks_in_insertion_order(
                 break
             assert len(page.items) == page_size
             cursor = page.next_cursor
-        scanned = [(c.id, c.text) for b in uow.chunks.scan(library.id, page_size) for c in b]
+        scanned = [i for b in uow.chunks.scan_columns(library.id, page_size) for i in b.ids]
         assert uow.chunks.ids_of_document(library.id, "doc-0") == list(model)
         assert uow.libraries.counts(library.id) == (1, len(model))
     assert listed == list(model.items())
-    assert scanned == list(model.items())
+    assert scanned == list(model)
 
 
 # --- delete, counts, ids -----------------------------------------------------------------
@@ -595,7 +595,7 @@ def test_deleting_a_library_cascades_to_its_documents_and_chunks(
         assert uow.libraries.counts(library.id) == (0, 0)
         assert uow.documents.existing_ids(library.id, [d.id for d in docs]) == set()
         assert uow.chunks.existing_ids(library.id, [c.id for c in chunks]) == set()
-        assert list(uow.chunks.scan(library.id)) == []
+        assert list(uow.chunks.scan_columns(library.id)) == []
         assert uow.libraries.counts(other.id) == (len(other_docs), len(other_chunks))
         assert [lib.id for lib in uow.libraries.list(10, None).items] == [other.id]
 
@@ -681,22 +681,7 @@ def test_ids_of_document_are_in_insertion_order(open_uow: OpenUnitOfWork) -> Non
         assert uow.chunks.ids_of_document(library.id, "missing") == []
 
 
-def test_scan_yields_every_chunk_once_in_insertion_order_in_batches(
-    open_uow: OpenUnitOfWork,
-) -> None:
-    library, _, chunks = seed(open_uow, documents=3, chunks_per_document=5)
-    with open_uow() as uow:
-        batches = list(uow.chunks.scan(library.id, batch_size=4))
-        assert list(uow.chunks.scan("missing")) == []
-    assert [len(b) for b in batches] == [4, 4, 4, 3]
-    assert [c.id for b in batches for c in b] == [c.id for c in chunks]
-    assert all(
-        bits(s.embedding) == bits(c.embedding)
-        for s, c in zip((c for b in batches for c in b), chunks, strict=True)
-    )
-
-
-def test_scan_columns_agrees_with_scan_row_for_row_without_the_text(
+def test_scan_columns_yields_every_chunk_once_in_insertion_order_without_the_text(
     open_uow: OpenUnitOfWork,
 ) -> None:
     library = a_library()

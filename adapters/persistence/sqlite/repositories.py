@@ -361,33 +361,16 @@ class SqlChunkRepository:
                 delete(chunks).where(chunks.c.library_id == library_id, chunks.c.id.in_(batch))
             )
 
-    def scan(self, library_id: str, batch_size: int = 10_000) -> Iterator[list[Chunk]]:
-        """Every chunk of the library in insertion order, ``batch_size`` at a time.
+    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+        """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
+        columns: the embeddings of a batch are its BLOBs joined and decoded as one float32
+        matrix, the text is not read, and metadata JSON is parsed only for rows that have any.
 
         Keyset pagination on the (library_id, seq) index: each batch is one bounded query,
         so memory holds one batch of rows whatever the library's size, and each query
         starts where the last ended instead of skipping an OFFSET. All batches read the
         unit of work's snapshot.
         """
-        check_page_size(batch_size)
-        after = 0
-        while True:
-            statement = (
-                select(*_CHUNK_COLUMNS)
-                .where(chunks.c.library_id == library_id, chunks.c.seq > after)
-                .order_by(chunks.c.seq)
-                .limit(batch_size)
-            )
-            rows = [_chunk_from_row(row) for row in self._tx.read(statement)]
-            if not rows:
-                return
-            yield [chunk for _, chunk in rows]
-            after = rows[-1][0]
-
-    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
-        """``scan`` as columns, paged the same way: the embeddings of a batch are its BLOBs
-        joined and decoded as one float32 matrix, the text is not read, and metadata JSON
-        is parsed only for rows that have any."""
         check_page_size(batch_size)
         after = 0
         while True:
