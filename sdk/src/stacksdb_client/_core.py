@@ -1,22 +1,26 @@
 """What the sync and async clients share: requests described as data, the retry policy, the
 cluster read-your-writes state, and turning answers into models or typed errors.
 
-The two clients differ only in how they send a ``Call`` and sleep between attempts; every
-decision (is it retryable, how long to wait, which headers to send) is made here once.
+Sans-I/O, as h11 is: a request and its retries are a *plan*, a generator that yields the
+effects it needs (``Send`` a request, ``Sleep`` a while) and is sent back what came of them.
+Every decision (is it retryable, how long to wait, which headers to send, which error to
+raise) is made here once; a client only performs the effects, with httpx.Client and
+time.sleep or httpx.AsyncClient and asyncio.sleep.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeAlias, TypedDict, TypeVar, runtime_checkable
 
 import httpx
 
+from stacksdb_client._version import USER_AGENT
 from stacksdb_client.errors import (
     IndexBuildError,
     RequestTimeoutError,
@@ -195,6 +199,72 @@ def judge_transport(
     return Outcome(None, UnreachableError(url, error))
 
 
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Effect: send ``request``; the plan is sent back the response or the transport error."""
+
+    request: httpx.Request
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Effect: sleep ``seconds``; the plan is sent back None."""
+
+    seconds: float
+
+
+Effect: TypeAlias = Send | Sleep
+Reply: TypeAlias = httpx.Response | httpx.TransportError | None
+Plan: TypeAlias = Generator[Effect, Reply, T]
+"""A computation that does no I/O itself: it yields effects and returns a ``T``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A plan that has finished with ``value``."""
+
+    value: T
+
+
+def step(plan: Plan[T], reply: Reply) -> Effect | Done[T]:
+    """Resume ``plan`` with ``reply``: its next effect, or its result. Errors it raises
+    (the typed ``StacksDBError`` of a failed call) propagate to the caller."""
+    try:
+        return plan.send(reply)
+    except StopIteration as finished:
+        return Done(finished.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a plan needs to build and judge requests: httpx only builds them here (no I/O)."""
+
+    http: httpx.Client | httpx.AsyncClient
+    policy: RetryPolicy
+    cluster: ClusterState
+
+
+def send(session: Session, call: Call[T]) -> Plan[T]:
+    """One call, retried as the policy allows: the parsed answer or a typed error."""
+    attempt = 0
+    while True:
+        request = call.request(session.http, session.cluster)
+        reply = yield Send(request)
+        if isinstance(reply, httpx.Response):
+            session.cluster.observe(reply)
+            outcome = judge_status(call, reply, attempt, session.policy)
+            if outcome.delay is None and outcome.error is None:
+                return call.parse(reply)
+        else:
+            assert reply is not None, "a Send is answered with a response or an error"
+            outcome = judge_transport(call, reply, attempt, session.policy, str(request.url))
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.delay is not None
+        yield Sleep(outcome.delay)
+        attempt += 1
+
+
 def ready_or_raise(status: IndexStatus) -> IndexStatus:
     """A ready index, or ``IndexBuildError`` when its last build failed."""
     if status.error:
@@ -204,6 +274,28 @@ def ready_or_raise(status: IndexStatus) -> IndexStatus:
 
 def parse_none(response: httpx.Response) -> None:
     return None
+
+
+class HttpOptions(TypedDict):
+    """The arguments both clients give httpx.Client / httpx.AsyncClient."""
+
+    base_url: str
+    headers: dict[str, str]
+    timeout: httpx.Timeout
+    follow_redirects: bool
+
+
+def http_options(
+    base_url: str, api_key: str | None, timeout: float | httpx.Timeout | None
+) -> HttpOptions:
+    return HttpOptions(
+        base_url=base_url,
+        headers=make_headers(api_key, USER_AGENT),
+        timeout=as_timeout(timeout),
+        # A follower may answer a write with 307/308 to the leader; the method and body are
+        # kept on those.
+        follow_redirects=True,
+    )
 
 
 def make_headers(api_key: str | None, user_agent: str) -> dict[str, str]:
