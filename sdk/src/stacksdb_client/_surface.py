@@ -1,0 +1,609 @@
+"""The methods of both clients, each written once as a plan (see ``_core``).
+
+``StacksDB``/``Library`` and ``AsyncStacksDB``/``AsyncLibrary`` inherit every method from
+``ClientOps`` and ``LibraryOps``. A method marked ``@operation`` builds a plan; read on a sync
+handle it runs the plan and returns its result, read on an async handle it is a coroutine
+function with the same parameters. ``@paged`` methods return the page plan for a cursor, and
+become an iterator (sync) or an async iterator (async) over every item, following
+``next_cursor``. Each client only says how to run a plan: ``SyncSide._run`` or
+``AsyncSide._run``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import types
+from abc import ABC, abstractmethod
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeAlias, TypeVar, overload
+
+import httpx
+
+from stacksdb_client import _calls
+from stacksdb_client._core import (
+    Call,
+    ClusterState,
+    HttpOptions,
+    Plan,
+    RetryPolicy,
+    Session,
+    Sleep,
+    Vector,
+    Vectors,
+    as_policy,
+    http_options,
+    ready_or_raise,
+    send,
+)
+from stacksdb_client.errors import WaitTimeoutError
+from stacksdb_client.filters import FilterLike
+from stacksdb_client.models import (
+    Chunk,
+    Document,
+    Include,
+    IndexStatus,
+    LibraryInfo,
+    Metric,
+    Page,
+    SearchResponse,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+L = TypeVar("L")
+"""A client's library handle type (``Library`` or ``AsyncLibrary``)."""
+H = TypeVar("H")
+"""A library handle's own type, so that ``refresh`` and ``update`` return it."""
+C = TypeVar("C", bound="ClientOps[Any, Any]")
+"""A library handle's client type."""
+TransportT = TypeVar("TransportT")
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called after each batch with (chunks written so far, total or None if unknown)."""
+
+Pager: TypeAlias = Callable[[str | None], Plan[Page[T]]]
+"""The plan that fetches the page at a cursor (None: the first page)."""
+
+
+class SyncSide(ABC):
+    """A handle whose methods block: it runs a plan with httpx.Client and time.sleep."""
+
+    @abstractmethod
+    def _run(self, plan: Plan[T]) -> T: ...
+
+
+class AsyncSide(ABC):
+    """A handle whose methods are coroutines: httpx.AsyncClient and asyncio.sleep."""
+
+    @abstractmethod
+    async def _run(self, plan: Plan[T]) -> T: ...
+
+
+class _Shared:
+    """A method of both sides: ``sync`` for a ``SyncSide`` handle, ``asynchronous`` for an
+    ``AsyncSide`` one. Read on a class it is that side's plain function, as a method is."""
+
+    def __init__(
+        self,
+        written: Callable[..., Any],
+        sync: Callable[..., Any],
+        asynchronous: Callable[..., Any],
+    ) -> None:
+        self.__doc__, self.__wrapped__ = written.__doc__, written
+        self._sync, self._async = sync, asynchronous
+
+    def _bind(self, handle: object, owner: type[Any]) -> Any:
+        side = owner if handle is None else type(handle)
+        if not issubclass(side, SyncSide | AsyncSide):
+            return self
+        function = self._async if issubclass(side, AsyncSide) else self._sync
+        return function if handle is None else types.MethodType(function, handle)
+
+
+class Operation(_Shared, Generic[P, T]):
+    """A method written once as a plan; see the module docstring."""
+
+    def __init__(self, plan: Callable[Concatenate[Any, P], Plan[T]]) -> None:
+        @functools.wraps(plan)
+        def run(handle: SyncSide, *args: Any, **kwargs: Any) -> T:
+            return handle._run(plan(handle, *args, **kwargs))
+
+        @functools.wraps(plan)
+        async def run_async(handle: AsyncSide, *args: Any, **kwargs: Any) -> T:
+            return await handle._run(plan(handle, *args, **kwargs))
+
+        super().__init__(plan, run, run_async)
+
+    @overload
+    def __get__(self, handle: None, owner: type[SyncSide]) -> Callable[Concatenate[Any, P], T]: ...
+    @overload
+    def __get__(
+        self, handle: None, owner: type[AsyncSide]
+    ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]: ...
+    @overload
+    def __get__(self, handle: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, handle: SyncSide, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(
+        self, handle: AsyncSide, owner: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, handle: object, owner: type[Any]) -> Any:
+        return self._bind(handle, owner)
+
+
+class Paged(_Shared, Generic[P, T]):
+    """A method written once as a ``Pager``; see the module docstring."""
+
+    def __init__(self, pages: Callable[Concatenate[Any, P], Pager[T]]) -> None:
+        @functools.wraps(pages)
+        def walk(handle: SyncSide, *args: Any, **kwargs: Any) -> Iterator[T]:
+            pager = pages(handle, *args, **kwargs)
+            cursor: str | None = None
+            while True:
+                page = handle._run(pager(cursor))
+                yield from page.items
+                if (cursor := page.next_cursor) is None:
+                    return
+
+        @functools.wraps(pages)
+        async def walk_async(handle: AsyncSide, *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+            pager = pages(handle, *args, **kwargs)
+            page = await handle._run(pager(None))
+            for item in page.items:
+                yield item
+            while page.next_cursor is not None:
+                page = await handle._run(pager(page.next_cursor))
+                for item in page.items:
+                    yield item
+
+        super().__init__(pages, walk, walk_async)
+
+    @overload
+    def __get__(
+        self, handle: None, owner: type[SyncSide]
+    ) -> Callable[Concatenate[Any, P], Iterator[T]]: ...
+    @overload
+    def __get__(
+        self, handle: None, owner: type[AsyncSide]
+    ) -> Callable[Concatenate[Any, P], AsyncIterator[T]]: ...
+    @overload
+    def __get__(self, handle: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, handle: SyncSide, owner: type[Any]) -> Callable[P, Iterator[T]]: ...
+    @overload
+    def __get__(self, handle: AsyncSide, owner: type[Any]) -> Callable[P, AsyncIterator[T]]: ...
+    def __get__(self, handle: object, owner: type[Any]) -> Any:
+        return self._bind(handle, owner)
+
+
+def operation(plan: Callable[Concatenate[Any, P], Plan[T]]) -> Operation[P, T]:
+    return Operation(plan)
+
+
+def paged(pages: Callable[Concatenate[Any, P], Pager[T]]) -> Paged[P, T]:
+    return Paged(pages)
+
+
+class Progress:
+    """Counts written chunks and reports them to an ``on_progress`` callback."""
+
+    def __init__(self, chunks: Iterable[Any], on_progress: ProgressCallback | None) -> None:
+        self.total = len(chunks) if isinstance(chunks, Sized) else None
+        self.done = 0
+        self._report = on_progress
+
+    def advance(self, written: int) -> None:
+        self.done += written
+        if self._report is not None:
+            self._report(self.done, self.total)
+
+
+class ClientOps(ABC, Generic[L, TransportT]):
+    """The client's methods, shared by ``StacksDB`` and ``AsyncStacksDB``."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = 30.0,
+        retries: int | RetryPolicy = 3,
+        read_your_writes: bool = False,
+        transport: TransportT | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry_policy = as_policy(retries)
+        self.cluster = ClusterState(read_your_writes=read_your_writes)
+        http = self._connect(http_options(self.base_url, api_key, timeout), transport)
+        self._session = Session(http, self.retry_policy, self.cluster)
+
+    @abstractmethod
+    def _connect(
+        self, options: HttpOptions, transport: TransportT | None
+    ) -> httpx.Client | httpx.AsyncClient:
+        """Open this client's httpx client."""
+
+    @abstractmethod
+    def _library(self, info: LibraryInfo) -> L:
+        """A library handle of this client."""
+
+    @property
+    def last_index(self) -> int | None:
+        """The highest ``X-StacksDB-Index`` seen in an answer (None until a server sends it)."""
+        return self.cluster.last_index
+
+    def _send(self, call: Call[T]) -> Plan[T]:
+        return send(self._session, call)
+
+    # Libraries
+
+    @operation
+    def create_library(
+        self,
+        name: str,
+        dimension: int,
+        *,
+        metric: Metric | None = None,
+        index: Mapping[str, Any] | str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> Plan[L]:
+        """Create a library; ``index`` is ``"ivf"`` or ``{"type": "hnsw", "params": {...}}``.
+        With ``id`` the create is idempotent (retried safely; 409 if the id is taken)."""
+        call = _calls.create_library(
+            name=name,
+            dimension=dimension,
+            metric=metric,
+            index=index,
+            description=description,
+            metadata=metadata,
+            id=id,
+        )
+        return self._library((yield from self._send(call)))
+
+    @operation
+    def get_library(self, library_id: str) -> Plan[L]:
+        return self._library((yield from self._send(_calls.get_library(library_id))))
+
+    @operation
+    def list_libraries(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Plan[Page[L]]:
+        """One page of libraries; ``iter_libraries`` walks them all."""
+        return self._library_page(limit, cursor)
+
+    @paged
+    def iter_libraries(self, *, page_size: int | None = None) -> Pager[L]:
+        """Every library, following ``next_cursor`` page by page."""
+        return lambda cursor: self._library_page(page_size, cursor)
+
+    def _library_page(self, limit: int | None, cursor: str | None) -> Plan[Page[L]]:
+        page = yield from self._send(_calls.list_libraries(limit, cursor))
+        return Page([self._library(info) for info in page.items], page.next_cursor)
+
+    @operation
+    def update_library(
+        self,
+        library_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Plan[L]:
+        call = _calls.update_library(
+            library_id, name=name, description=description, metadata=metadata
+        )
+        return self._library((yield from self._send(call)))
+
+    @operation
+    def delete_library(self, library_id: str) -> Plan[None]:
+        """Delete a library with its documents and chunks."""
+        return self._send(_calls.delete_library(library_id))
+
+
+class LibraryOps(ABC, Generic[C, H]):
+    """The library handle's methods, shared by ``Library`` and ``AsyncLibrary``."""
+
+    def __init__(self, client: C, info: LibraryInfo) -> None:
+        self.client = client
+        self.info = info
+
+    def __repr__(self) -> str:
+        kind = type(self).__name__
+        return f"{kind}(id={self.id!r}, name={self.name!r}, dimension={self.dimension})"
+
+    @abstractmethod
+    def _itself(self) -> H:
+        """This handle, as its own class (what ``refresh`` and ``update`` return)."""
+
+    def _send(self, call: Call[T]) -> Plan[T]:
+        return self.client._send(call)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def dimension(self) -> int:
+        return self.info.dimension
+
+    @property
+    def metric(self) -> Metric:
+        return self.info.metric
+
+    @property
+    def description(self) -> str:
+        return self.info.description
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.info.metadata
+
+    @property
+    def document_count(self) -> int:
+        return self.info.document_count
+
+    @property
+    def chunk_count(self) -> int:
+        return self.info.chunk_count
+
+    @operation
+    def refresh(self) -> Plan[H]:
+        self.info = yield from self._send(_calls.get_library(self.id))
+        return self._itself()
+
+    @operation
+    def update(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Plan[H]:
+        call = _calls.update_library(self.id, name=name, description=description, metadata=metadata)
+        self.info = yield from self._send(call)
+        return self._itself()
+
+    @operation
+    def delete(self) -> Plan[None]:
+        return self._send(_calls.delete_library(self.id))
+
+    # Documents
+
+    @operation
+    def create_document(
+        self,
+        *,
+        id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        chunks: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Plan[Document]:
+        """Create a document, optionally with its chunks (``text``, ``embedding``, ...)."""
+        return self._send(_calls.create_document(self.id, id=id, metadata=metadata, chunks=chunks))
+
+    @operation
+    def get_document(self, document_id: str) -> Plan[Document]:
+        return self._send(_calls.get_document(self.id, document_id))
+
+    @operation
+    def list_documents(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Plan[Page[Document]]:
+        return self._send(_calls.list_documents(self.id, limit, cursor))
+
+    @paged
+    def iter_documents(self, *, page_size: int | None = None) -> Pager[Document]:
+        return lambda cursor: self._send(_calls.list_documents(self.id, page_size, cursor))
+
+    @operation
+    def update_document(self, document_id: str, metadata: Mapping[str, Any]) -> Plan[Document]:
+        """Replace a document's metadata."""
+        return self._send(_calls.update_document(self.id, document_id, metadata))
+
+    @operation
+    def delete_document(self, document_id: str) -> Plan[None]:
+        """Delete a document with its chunks."""
+        return self._send(_calls.delete_document(self.id, document_id))
+
+    # Chunks
+
+    @operation
+    def add_chunk(
+        self,
+        document_id: str,
+        text: str,
+        embedding: Vector,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> Plan[Chunk]:
+        """Create one chunk (its document is created if it does not exist)."""
+        call = _calls.create_chunk(
+            self.id,
+            document_id=document_id,
+            text=text,
+            embedding=embedding,
+            metadata=metadata,
+            id=id,
+        )
+        return self._send(call)
+
+    def _add_batches(
+        self,
+        chunks: Iterable[Mapping[str, Any]],
+        embeddings: Vectors | None,
+        batch_size: int,
+        upsert: bool,
+        on_progress: ProgressCallback | None,
+    ) -> Plan[list[Chunk]]:
+        """``add_chunks`` one batch after another."""
+        progress = Progress(chunks, on_progress)
+        written: list[Chunk] = []
+        for batch in _calls.chunk_batches(chunks, embeddings, batch_size):
+            items = yield from self._write_batch(batch, upsert)
+            written.extend(items)
+            progress.advance(len(items))
+        return written
+
+    def _write_batch(self, batch: list[dict[str, Any]], upsert: bool) -> Plan[list[Chunk]]:
+        return self._send(_calls.write_chunks(self.id, batch, upsert))
+
+    @operation
+    def get_chunk(self, chunk_id: str) -> Plan[Chunk]:
+        """One chunk, with its embedding."""
+        return self._send(_calls.get_chunk(self.id, chunk_id))
+
+    @operation
+    def list_chunks(
+        self,
+        *,
+        document_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        include_embedding: bool = False,
+    ) -> Plan[Page[Chunk]]:
+        call = _calls.list_chunks(
+            self.id,
+            document_id=document_id,
+            limit=limit,
+            cursor=cursor,
+            include_embedding=include_embedding,
+        )
+        return self._send(call)
+
+    @paged
+    def iter_chunks(
+        self,
+        document_id: str | None = None,
+        *,
+        include_embedding: bool = False,
+        page_size: int | None = None,
+    ) -> Pager[Chunk]:
+        """Every chunk (of one document, if given), following ``next_cursor``."""
+        return lambda cursor: self._send(
+            _calls.list_chunks(
+                self.id,
+                document_id=document_id,
+                limit=page_size,
+                cursor=cursor,
+                include_embedding=include_embedding,
+            )
+        )
+
+    @operation
+    def update_chunk(
+        self,
+        chunk_id: str,
+        *,
+        text: str | None = None,
+        embedding: Vector | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Plan[Chunk]:
+        """Change some fields of a chunk (PATCH); the others stay."""
+        call = _calls.update_chunk(
+            self.id, chunk_id, text=text, embedding=embedding, metadata=metadata
+        )
+        return self._send(call)
+
+    @operation
+    def put_chunk(
+        self,
+        chunk_id: str,
+        *,
+        document_id: str,
+        text: str,
+        embedding: Vector,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Plan[Chunk]:
+        """Create or replace the chunk with this id (PUT, an upsert)."""
+        call = _calls.put_chunk(
+            self.id,
+            chunk_id,
+            document_id=document_id,
+            text=text,
+            embedding=embedding,
+            metadata=metadata,
+        )
+        return self._send(call)
+
+    @operation
+    def delete_chunk(self, chunk_id: str) -> Plan[None]:
+        return self._send(_calls.delete_chunk(self.id, chunk_id))
+
+    # Search and index
+
+    @operation
+    def search(
+        self,
+        vector: Vector,
+        k: int = 10,
+        *,
+        filter: FilterLike | None = None,
+        include: Sequence[Include] | None = None,
+        params: Mapping[str, Any] | None = None,
+        exact: bool = False,
+    ) -> Plan[SearchResponse]:
+        """The ``k`` nearest chunks, best first. ``filter`` is built with ``F`` or a dict;
+        ``include`` picks ``text``/``metadata``/``embedding`` (server default: metadata);
+        ``params`` overrides ``ef``/``nprobe`` for this query; ``exact`` scans every vector."""
+        call = _calls.search(
+            self.id,
+            vector=vector,
+            k=k,
+            filter=filter,
+            include=include,
+            params=params,
+            exact=exact,
+        )
+        return self._send(call)
+
+    @operation
+    def index_status(self) -> Plan[IndexStatus]:
+        return self._send(_calls.index_status(self.id))
+
+    @operation
+    def build_index(self, /, type: str, **params: Any) -> Plan[IndexStatus]:
+        # ``self`` is positional-only so that the ParamSpec of ``**params`` cannot bind it.
+        """Start a background (re)build: ``build_index("ivf", nlist=64)``. Searches use the
+        previous index until it is ready; ``wait_for_index`` waits for it."""
+        return self._send(_calls.build_index(self.id, type, params))
+
+    @operation
+    def wait_for_index(
+        self,
+        timeout: float = 300.0,
+        poll_interval: float = 0.25,
+        on_progress: Callable[[IndexStatus], None] | None = None,
+    ) -> Plan[IndexStatus]:
+        """Poll until the index is ready; ``on_progress`` sees every status polled.
+        Raises ``WaitTimeoutError`` after ``timeout`` seconds and ``IndexBuildError`` if the
+        build failed (the previous index keeps serving)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = yield from self._send(_calls.index_status(self.id))
+            if on_progress is not None:
+                on_progress(status)
+            if status.ready:
+                return ready_or_raise(status)
+            if time.monotonic() >= deadline:
+                raise WaitTimeoutError(
+                    f"index of library {self.id!r} not ready after {timeout}s "
+                    f"(progress {status.progress:.0%})"
+                )
+            yield Sleep(poll_interval)
