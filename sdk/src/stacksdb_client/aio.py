@@ -17,7 +17,8 @@ import httpx
 
 from stacksdb_client import _calls
 from stacksdb_client._core import Call, Done, Effect, HttpOptions, Plan, Reply, Sleep, Vectors, step
-from stacksdb_client._surface import AsyncSide, ClientOps, LibraryOps, Progress, ProgressCallback
+from stacksdb_client._sides import AsyncSide
+from stacksdb_client._surface import ClientOps, LibraryOps, Progress, ProgressCallback
 from stacksdb_client.models import Chunk, LibraryInfo
 
 __all__ = ["AsyncLibrary", "AsyncStacksDB"]

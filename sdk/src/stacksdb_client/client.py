@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import httpx
 
 from stacksdb_client._core import Call, Done, Effect, HttpOptions, Plan, Reply, Sleep, Vectors, step
-from stacksdb_client._surface import ClientOps, LibraryOps, ProgressCallback, SyncSide
+from stacksdb_client._sides import SyncSide
+from stacksdb_client._surface import ClientOps, LibraryOps, ProgressCallback
 from stacksdb_client.models import Chunk, LibraryInfo
 
 __all__ = ["Library", "ProgressCallback", "StacksDB"]
