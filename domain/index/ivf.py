@@ -1,17 +1,24 @@
 """The inverted-file index (IVF): a k-means coarse quantiser over inverted lists.
 
 Each vector lives in the list of its nearest centroid; a search ranks the centroids against
-the query and scans only the ``nprobe`` best lists, one BLAS product per list.
+the query (one BLAS product) and scans only the ``nprobe`` best lists in one compiled kernel
+(``probe_lists``) that holds no GIL from the first list to the ranked answer, so concurrent
+searches run on separate cores. The kernel scores each row once in float32
+(``scoring.distance``) and keeps only the rows whose float32 distance could be within a
+rigorous error bound of the k-th best (``scoring.scan_rows``), then ranks those by their
+float64 ``exact_distance``: the exact top k of the probed (and allowed) rows.
 
 Time: training O(i·s·nlist·d) for i k-means iterations on s ≤ 64·nlist sampled rows;
 add O(nlist·d) per vector (nearest centroid) plus O(d) amortised to append it; remove O(d)
 per vector (swap-remove inside its list); search O(nlist·d) to rank the centroids plus
 O(nprobe·(n/nlist)·d) for the scanned lists, then an exact float64 re-rank of the rows
-whose float32 key could be in the top k (about k rows for unit-scale data; see ``scoring``):
-O(n^¾·d) per query with the defaults (nlist = √n, nprobe = 2·√nlist).
+whose float32 distance could be in the top k (about k rows for unit-scale data; see
+``scoring.scan_terms``): O(n^¾·d) per query with the defaults (nlist = √n, nprobe =
+2·√nlist). Per query, O(k + kept rows) scratch.
 Space: n·d·4 bytes of vectors in per-list float32 blocks (up to 1.25x spare capacity),
-8 bytes of label per row, nlist·d·4 for the centroids, 12 bytes per label ever assigned
-for the label -> (list, row) maps, 4 more per row for l2.
+8 bytes of label and 4 of |x|² per row, nlist·d·4 for the centroids, 12 bytes per label
+ever assigned for the label -> (list, row) maps, and per list a size and a reference to its
+blocks in the typed lists the kernel reads.
 """
 
 from __future__ import annotations
@@ -22,22 +29,26 @@ from dataclasses import dataclass, field
 from typing import Self
 
 import numpy as np
+from numba import typed, types
 from numpy.typing import NDArray
 
+from domain.index.jit import kernel
 from domain.index.kmeans import train_kmeans
 from domain.index.scoring import (
-    GATHER_BELOW,
     Hits,
-    Keys,
     Labels,
     Mask,
     SearchParams,
     StateArrays,
-    allowed_rows,
+    exact_distance,
+    kept_rows,
+    kernel_metric,
     keys_for,
     prepare_query,
-    rank_candidates,
-    shortlist,
+    scan_rows,
+    scan_scratch,
+    scan_terms,
+    scores_from_exact,
     squared_norms,
 )
 from domain.models import IndexSpec, IndexType, IvfParams, Matrix, Metric, Vector
@@ -55,6 +66,8 @@ AUTO_TRAIN_AT = 4_096
 _REBUILD_GROWTH = 1.0
 _REBUILD_IMBALANCE = 8.0
 _ASSIGN_BLOCK = 8_192
+# ``probe_lists`` takes a mask even when there is no filter.
+_NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 def _no_progress(_: float) -> None:
@@ -131,6 +144,142 @@ class _List:
         return int(self.vectors.nbytes + self.labels.nbytes + self.sq_norms.nbytes)
 
 
+class _Blocks:
+    """The lists as ``probe_lists`` reads them: numba typed lists of every list's vectors,
+    labels and |x|² (the same arrays, not copies) and an array of the lists' sizes.
+
+    Writes keep it in step (``sync`` after each change to a list, under the library's write
+    lock); a search only reads it, so concurrent searches share nothing they write.
+    """
+
+    def __init__(self, lists: list[_List]) -> None:
+        # Built and changed through compiled (cached) kernels: the typed lists' own methods
+        # would be compiled afresh in every process, seconds at start-up.
+        self.vectors, self.labels, self.sq_norms = _no_blocks()
+        self.sizes = np.array([lst.size for lst in lists], dtype=np.int64)
+        self._held: list[Matrix] = []  # the vector block each list had when last synced
+        for list_id, lst in enumerate(lists):
+            self._put(list_id, lst)
+            self._held.append(lst.vectors)
+
+    def sync(self, list_id: int, lst: _List) -> None:
+        """Take in list ``list_id``'s size, and its arrays if it reallocated them. O(1)."""
+        self.sizes[list_id] = lst.size
+        if lst.vectors is self._held[list_id]:
+            return
+        self._put(list_id, lst)
+        self._held[list_id] = lst.vectors
+
+    def _put(self, list_id: int, lst: _List) -> None:
+        _put_block(
+            self.vectors, self.labels, self.sq_norms, list_id, lst.vectors, lst.labels, lst.sq_norms
+        )
+
+
+_BLOCK_VECTORS = types.float32[:, ::1]
+_BLOCK_LABELS = types.int64[::1]
+_BLOCK_NORMS = types.float32[::1]
+
+
+@kernel
+def _no_blocks() -> tuple[typed.List, typed.List, typed.List]:
+    """Empty typed lists of vector, label and |x|² blocks."""
+    return (
+        typed.List.empty_list(_BLOCK_VECTORS),
+        typed.List.empty_list(_BLOCK_LABELS),
+        typed.List.empty_list(_BLOCK_NORMS),
+    )
+
+
+@kernel
+def _put_block(
+    vectors: typed.List,
+    labels: typed.List,
+    sq_norms: typed.List,
+    list_id: int,
+    block_vectors: Matrix,
+    block_labels: Labels,
+    block_norms: NDArray[np.float32],
+) -> None:
+    """Make list ``list_id``'s blocks these arrays (appending when it is the next list)."""
+    if list_id == len(vectors):
+        vectors.append(block_vectors)
+        labels.append(block_labels)
+        sq_norms.append(block_norms)
+        return
+    vectors[list_id] = block_vectors
+    labels[list_id] = block_labels
+    sq_norms[list_id] = block_norms
+
+
+@kernel
+def probe_lists(
+    metric: int,
+    vectors: typed.List,
+    labels: typed.List,
+    sq_norms: typed.List,
+    sizes: NDArray[np.int64],
+    order: NDArray[np.intp],
+    nprobe: int,
+    allowed: Mask,
+    filtering: bool,
+    query: Vector,
+    k: int,
+) -> tuple[Labels, NDArray[np.float64], int]:
+    """The exact ``k`` nearest allowed rows of the lists probed in ``order``: their labels,
+    nearest first (equal exact distances in the order of the lists' rows), their float64
+    ``exact_distance`` (lower is closer), and how many lists were probed.
+
+    Lists are probed (best first) until ``nprobe`` were, and, when ``filtering``, until at
+    least ``k`` allowed rows were seen. Every admitted row is scored once by ``scan_rows``;
+    only those whose float32 distance could be in the top k are re-ranked exactly. The GIL
+    is released from entry to return. O(rows scanned·d + kept·d).
+    """
+    terms = scan_terms(metric, query)
+    top, found, lower = scan_scratch(k)
+    n_top = 0
+    n_found = 0
+    probed = 0
+    seen = 0
+    for i in range(order.shape[0]):
+        if probed >= nprobe and (not filtering or seen >= k):
+            break
+        probed += 1
+        list_id = order[i]
+        size = sizes[list_id]
+        if size == 0:
+            continue
+        n_top, n_found, admitted, found, lower = scan_rows(
+            metric,
+            vectors[list_id],
+            sq_norms[list_id],
+            0,
+            size,
+            labels[list_id],
+            allowed,
+            filtering,
+            query,
+            terms,
+            list_id,
+            top,
+            n_top,
+            found,
+            lower,
+            n_found,
+        )
+        seen += admitted
+    keep = kept_rows(top, n_top, lower, n_found)
+    exact = np.empty(keep.shape[0], dtype=np.float64)
+    picked = np.empty(keep.shape[0], dtype=np.int64)
+    for i in range(keep.shape[0]):
+        list_id = found[keep[i], 0]
+        row = found[keep[i], 1]
+        exact[i] = exact_distance(metric, vectors[list_id][row], query)
+        picked[i] = labels[list_id][row]
+    best = np.argsort(exact, kind="mergesort")[:k]
+    return picked[best], exact[best], probed
+
+
 class IvfIndex:
     """Implements ``domain.ports.VectorIndex`` approximately (exact when every list is probed).
 
@@ -147,7 +296,10 @@ class IvfIndex:
         self._centroid_norms: NDArray[np.float32] = np.zeros(1, dtype=np.float32)
         self._trained = False
         self._trained_size = 0
-        self._lists: list[_List] = [_List.empty(dimension)]
+        self._kernel_metric = kernel_metric(metric)
+        self._lists: list[_List] = []
+        self._blocks = _Blocks([])
+        self._set_lists([_List.empty(dimension)])
         self._list_of: NDArray[np.int32] = np.empty(0, dtype=np.int32)  # label -> list, -1
         self._row_of: NDArray[np.int64] = np.empty(0, dtype=np.int64)  # label -> row in list
         self._size = 0
@@ -188,7 +340,7 @@ class IvfIndex:
         if sample.shape[0] == 0:
             return
         self._train_on(sample)
-        self._lists = [_List.empty(self._dimension) for _ in range(self.nlist)]
+        self._set_lists([_List.empty(self._dimension) for _ in range(self.nlist)])
         self._list_of[:] = -1
         self._size = 0
         self._add_prepared(labels, stored)
@@ -199,7 +351,11 @@ class IvfIndex:
         self._centroid_norms = squared_norms(self._centroids)
         self._trained = True
         self._trained_size = prepared.shape[0]
-        self._lists = [_List.empty(self._dimension) for _ in range(self.nlist)]
+        self._set_lists([_List.empty(self._dimension) for _ in range(self.nlist)])
+
+    def _set_lists(self, lists: list[_List]) -> None:
+        self._lists = lists
+        self._blocks = _Blocks(lists)
 
     # -- the VectorIndex protocol -------------------------------------------------------
 
@@ -272,6 +428,7 @@ class IvfIndex:
         for group in np.split(order, bounds):
             list_id = int(targets[group[0]])
             first = self._lists[list_id].append(labels[group], vectors[group], norms[group])
+            self._blocks.sync(list_id, self._lists[list_id])
             self._list_of[labels[group]] = list_id
             self._row_of[labels[group]] = np.arange(first, first + group.shape[0])
         self._size += labels.shape[0]
@@ -293,8 +450,10 @@ class IvfIndex:
         known = labels[(labels >= 0) & (labels < self._list_of.shape[0])]
         known = np.unique(known[self._list_of[known] >= 0])
         for label in known.tolist():
-            lst = self._lists[int(self._list_of[label])]
+            list_id = int(self._list_of[label])
+            lst = self._lists[list_id]
             moved = lst.swap_remove(int(self._row_of[label]))
+            self._blocks.sync(list_id, lst)
             if moved >= 0:
                 self._row_of[moved] = self._row_of[label]
             self._list_of[label] = -1
@@ -315,63 +474,37 @@ class IvfIndex:
         nprobe/√s (the allowed top k lie about as far out as the unfiltered top k/s), only
         the allowed rows of a list are scored, and lists keep being probed (best first)
         until ``k`` allowed rows were seen, so a selective filter does not starve the
-        answer. ``exact`` probes every list. The probed rows are ranked exactly
-        (``scoring.shortlist`` then ``rank_candidates``), so probing every list gives the exact
-        top k, equal scores in the order of the lists' rows.
+        answer. ``exact`` probes every list. The probed rows are ranked exactly, in one
+        compiled call without the GIL (``probe_lists``), so probing every list gives the
+        exact top k, equal scores in the order of the lists' rows.
         """
         if self._size == 0 or k <= 0:
             return Hits.empty("ivf")
-        q = prepare_query(query, self._metric)
+        q = np.ascontiguousarray(prepare_query(query, self._metric), dtype=np.float32)
         nprobe = self.nlist if exact else self._probe_width(params)
         if allowed is not None and nprobe < self.nlist:
             share = min(1.0, max(int(np.count_nonzero(allowed)), 1) / self._size)
             nprobe = min(self.nlist, math.ceil(nprobe / math.sqrt(share)))
         order = self._ranked_lists(q)
-        keys_parts: list[Keys] = []
-        norm_parts: list[NDArray[np.float32]] = []
-        label_parts: list[Labels] = []
-        vector_parts: list[Matrix] = []  # each part's rows are these, or ``row_parts`` of them
-        row_parts: list[NDArray[np.intp] | None] = []
-        allowed_seen = 0
-        probed = 0
-        for list_id in order.tolist():
-            if probed >= nprobe and (allowed is None or allowed_seen >= k):
-                break
-            probed += 1
-            lst = self._lists[list_id]
-            if lst.size == 0:
-                continue
-            labels = lst.labels[: lst.size]
-            vectors, norms = lst.vectors[: lst.size], lst.sq_norms[: lst.size]
-            mask = allowed_rows(allowed, labels)
-            if mask is None:
-                keys = keys_for(vectors, q, self._metric, norms)
-                rows = None
-            else:
-                rows = np.flatnonzero(mask)
-                allowed_seen += rows.shape[0]
-                if rows.shape[0] == 0:
-                    continue
-                labels, norms = labels[rows], norms[rows]
-                if rows.shape[0] < GATHER_BELOW * lst.size:
-                    # Few allowed rows: gathering them beats a product over the whole list.
-                    keys = keys_for(vectors[rows], q, self._metric, norms)
-                else:
-                    keys = keys_for(vectors, q, self._metric, lst.sq_norms[: lst.size])[rows]
-            keys_parts.append(keys)
-            norm_parts.append(norms)
-            label_parts.append(labels)
-            vector_parts.append(vectors)
-            row_parts.append(rows)
+        blocks = self._blocks
+        mask = _NO_MASK if allowed is None else np.ascontiguousarray(allowed, dtype=np.bool_)
+        labels, distances, probed = probe_lists(
+            self._kernel_metric,
+            blocks.vectors,
+            blocks.labels,
+            blocks.sq_norms,
+            blocks.sizes,
+            order,
+            nprobe,
+            mask,
+            allowed is not None,
+            q,
+            k,
+        )
         strategy = self._strategy(exact, allowed, probed, nprobe)
-        if not keys_parts:
+        if labels.shape[0] == 0:
             return Hits.empty(strategy)
-        keys = np.concatenate(keys_parts)
-        short = shortlist(keys, np.concatenate(norm_parts), q, self._metric, k)
-        offsets = np.cumsum([0] + [part.shape[0] for part in keys_parts])
-        candidates = _gather(short, offsets, vector_parts, row_parts, self._dimension)
-        best, scores = rank_candidates(candidates, q, self._metric, k)
-        hits = Hits(np.concatenate(label_parts)[short[best]], scores, strategy)
+        hits = Hits(labels, scores_from_exact(-distances, self._metric), strategy)
         hits.extra["lists_probed"] = float(probed)
         return hits
 
@@ -454,17 +587,18 @@ class IvfIndex:
         index._centroid_norms = squared_norms(centroids)
         index._trained = bool(state["trained"])
         index._trained_size = int(state["trained_size"])
-        index._lists = [_List.empty(dimension, int(size)) for size in sizes.tolist()]
+        lists = [_List.empty(dimension, int(size)) for size in sizes.tolist()]
         if labels.shape[0]:
             index._ensure_label_space(int(labels.max()) + 1)
         norms = squared_norms(vectors)
         start = 0
         for list_id, size in enumerate(sizes.tolist()):
             part = slice(start, start + size)
-            index._lists[list_id].append(labels[part], vectors[part], norms[part])
+            lists[list_id].append(labels[part], vectors[part], norms[part])
             index._list_of[labels[part]] = list_id
             index._row_of[labels[part]] = np.arange(size)
             start += size
+        index._set_lists(lists)
         index._size = labels.shape[0]
         return index
 
@@ -478,26 +612,6 @@ class IvfIndex:
         row_of = np.zeros(size, dtype=np.int64)
         row_of[:current] = self._row_of
         self._list_of, self._row_of = list_of, row_of
-
-
-def _gather(
-    positions: NDArray[np.intp],
-    offsets: NDArray[np.int64],
-    vector_parts: list[Matrix],
-    row_parts: list[NDArray[np.intp] | None],
-    dimension: int,
-) -> Matrix:
-    """The vectors at ``positions`` (ascending) of the probed parts laid end to end: part p
-    holds positions offsets[p] to offsets[p + 1], its rows ``row_parts[p]`` (or all) of
-    ``vector_parts[p]``. O(len(positions)·d), one fancy index per part touched."""
-    out = np.empty((positions.shape[0], dimension), dtype=np.float32)
-    bounds = np.searchsorted(positions, offsets)
-    for part in np.flatnonzero(np.diff(bounds)).tolist():
-        start, end = int(bounds[part]), int(bounds[part + 1])
-        local = positions[start:end] - offsets[part]
-        rows = row_parts[part]
-        out[start:end] = vector_parts[part][local if rows is None else rows[local]]
-    return out
 
 
 def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
