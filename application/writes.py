@@ -1,8 +1,9 @@
 """The one write path for chunks and documents.
 
 ``Writer.run`` takes the library's write lock, hands a ``WriteContext`` to the change, then
-commits the unit of work, and only after the commit succeeded applies the staged chunk
-changes to the live library (labels, index). A failure before the commit leaves both the
+commits the unit of work, and only after the commit succeeded applies the staged change to
+the live library (labels, metadata, index) through ``apply_change``, the function a
+follower's log applier uses too. A failure before the commit leaves both the
 store and the live state untouched: every batch is all or nothing, and a search (under the
 read lock) never sees a store and an index that disagree.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from application.dto import ChunkInput
-from application.live import LiveLibraries, LiveLibrary
+from application.live import CommittedChange, LiveLibraries, LiveLibrary, apply_change
 from domain.errors import AlreadyExists, InvalidInput
 from domain.limits import Limits
 from domain.models import Chunk, Document, WriteMode, new_id, utc_now
@@ -26,14 +27,12 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(slots=True)
 class WriteContext:
-    """What a change may touch: the unit of work and the live library (read-only here)."""
+    """What a change may touch: the unit of work and the live library (read-only here).
+    Each write is staged in ``change``, applied to the live library once committed."""
 
     uow: UnitOfWork
     live: LiveLibrary
-    upserted: list[Chunk] = dataclasses.field(default_factory=list)
-    removed: list[str] = dataclasses.field(default_factory=list)
-    saved_documents: list[Document] = dataclasses.field(default_factory=list)
-    deleted_documents: list[str] = dataclasses.field(default_factory=list)
+    change: CommittedChange = dataclasses.field(default_factory=CommittedChange)
 
     @property
     def library_id(self) -> str:
@@ -57,21 +56,22 @@ class WriteContext:
                     chunk.created_at = old.created_at
         self.ensure_documents({c.document_id for c in chunks})
         self.uow.chunks.save_many(chunks)
-        self.upserted.extend(chunks)
+        self.change.upserted_chunks.extend(chunks)
 
     def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
         self.uow.chunks.delete_many(self.library_id, chunk_ids)
-        self.removed.extend(chunk_ids)
+        self.change.removed_chunks.extend(chunk_ids)
 
     def save_document(self, document: Document) -> None:
         self.uow.documents.save(document)
-        self.saved_documents.append(document)
+        self.change.saved_documents.append(document)
 
     def delete_document(self, document_id: str) -> None:
         """Delete a document with its chunks (the store cascades; the index is told here)."""
-        self.removed.extend(self.uow.chunks.ids_of_document(self.library_id, document_id))
+        removed = self.uow.chunks.ids_of_document(self.library_id, document_id)
+        self.change.removed_chunks.extend(removed)
         self.uow.documents.delete(self.library_id, document_id)
-        self.deleted_documents.append(document_id)
+        self.change.deleted_documents.append(document_id)
 
     def ensure_documents(self, document_ids: Iterable[str]) -> None:
         wanted = set(document_ids)
@@ -106,10 +106,7 @@ class Writer:
                 uow.libraries.save(library)
                 uow.commit()
             live.library = library
-            live.remove(context.removed)
-            live.forget_documents(context.deleted_documents)
-            live.save_documents(context.saved_documents)
-            live.upsert(context.upserted)
+            apply_change(live, context.change)
         if self._after_write is not None:
             self._after_write(live)
         return result

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import application.live
+import application.live.build
 from application.dto import NewLibrary, SearchQuery
 from application.index_service import thread_launcher
 from domain.index.registry import build_index
@@ -69,7 +69,7 @@ def test_a_failed_build_leaves_the_old_index_serving_and_reports_why(
     def broken_build(*args: Any, **kwargs: Any) -> VectorIndex:
         raise MemoryError("no room for the new index")
 
-    monkeypatch.setattr(application.live, "build_index", broken_build)
+    monkeypatch.setattr(application.live.build, "build_index", broken_build)
     services.indexes.rebuild(library_id, "flat", None)
     services.chunks.create(library_id, chunk_input("during", seed=77))
     services.run_pending_builds()
@@ -81,7 +81,7 @@ def test_a_failed_build_leaves_the_old_index_serving_and_reports_why(
     assert exact_ids(services, library_id, vector(77), k=1) == ["during"]
     assert status.vector_count == 11
 
-    monkeypatch.setattr(application.live, "build_index", build_index)
+    monkeypatch.setattr(application.live.build, "build_index", build_index)
     services.indexes.rebuild(library_id, "flat", None)
     services.run_pending_builds()
     assert services.indexes.status(library_id).error is None
@@ -131,7 +131,7 @@ def test_on_a_thread_searches_and_writes_go_on_while_the_build_is_held(
         assert release.wait(10)
         return build_index(*args, **kwargs)
 
-    monkeypatch.setattr(application.live, "build_index", held_build)
+    monkeypatch.setattr(application.live.build, "build_index", held_build)
     live = services.live.get(library_id)
     original_finish = live.finish_build
 
