@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.replication.snapshot import take_snapshot
+from adapters.replication.store_snapshot import take_snapshot
 from bootstrap.settings import Settings
 from domain.errors import StoreUnavailable
 

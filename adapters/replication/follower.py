@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from adapters.replication.snapshot import restore_snapshot
+from adapters.replication.store_snapshot import restore_snapshot
 from application.live import LiveLibraries
 from application.replication import LogApplier, LogFeed, NodeState, Role
 from domain.ports import UnitOfWorkFactory
