@@ -105,13 +105,45 @@ class LimitExceeded(InvalidInput):
     title = "Limit exceeded"
 
 
-class StoreUnavailable(DomainError):
+class Unavailable(DomainError):
+    """The request cannot be served now but may be a moment later (503, Retry-After)."""
+
+    title = "Unavailable"
+
+
+class StoreUnavailable(Unavailable):
     """The store cannot take writes right now (disk full, read-only); reads may go on."""
 
     title = "Store unavailable"
 
 
-class NotLeader(DomainError):
-    """A write reached a node that is not the leader and cannot be forwarded."""
+class NotLeader(Unavailable):
+    """A write reached a node that is not the leader and cannot be forwarded: no leader is
+    known, or the write was forwarded once already, or this node lost its lease."""
 
     title = "Not the leader"
+
+
+class LeaderUnreachable(Unavailable):
+    """A follower forwarded a write to the leader it knows and got no answer."""
+
+    title = "Leader unreachable"
+
+    def __init__(self, leader_url: str, reason: object) -> None:
+        super().__init__(f"forwarding to {leader_url} failed: {reason}")
+
+
+class ReplicaBehind(Unavailable):
+    """A read asked for a log entry (``min_index``) that this node has not applied in time."""
+
+    title = "Replica behind"
+
+    def __init__(self, applied: int, wanted: int) -> None:
+        super().__init__(f"this node has applied {applied}, not yet {wanted}")
+
+
+class WriteNotAcknowledged(Unavailable):
+    """A write committed on the leader but cannot be acknowledged: too few followers hold
+    it yet, or the leader lost its lease before answering. The client may retry it."""
+
+    title = "Write not acknowledged"
