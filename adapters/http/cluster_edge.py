@@ -2,12 +2,16 @@
 
 - A write (POST, PUT, PATCH, DELETE under ``/v1/libraries``, but not ``.../search``) on a
   node that is not a writable leader is forwarded to the leader and answered as the leader
-  answers (once: a forwarded request is never forwarded again). No known leader: 503.
+  answers (once: a forwarded request is never forwarded again). No known leader: 503
+  (``NotLeader``); the leader does not answer: 503 (``LeaderUnreachable``).
 - On the leader, a write that committed carries ``X-StacksDB-Index: N``. Before the answer
   leaves, the leader waits for ``min_replicas`` followers to hold entry N, and checks its
-  lease again (fencing): failing either, the answer is a 503 instead of an acknowledgement.
+  lease again (fencing): failing either, the answer is a 503 (``WriteNotAcknowledged``)
+  instead of an acknowledgement.
 - A read with ``?min_index=N`` or ``X-StacksDB-Min-Index: N`` waits (bounded) until this
-  node has applied entry N, else 503.
+  node has applied entry N, else 503 (``ReplicaBehind``).
+
+Every refusal is a domain error answered by ``adapters.http.problems.send_problem``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from adapters.http.middleware import ASGIApp, Message, Receive, Scope, Send
-from adapters.http.problems import PROBLEM_JSON, problem_bytes
+from adapters.http.problems import send_problem
 from application.replication import (
     LogFeed,
     NodeState,
@@ -26,6 +30,7 @@ from application.replication import (
     WriteReceipt,
     current_receipt,
 )
+from domain.errors import LeaderUnreachable, NotLeader, ReplicaBehind, WriteNotAcknowledged
 
 INDEX_HEADER = b"x-stacksdb-index"
 MIN_INDEX_HEADER = b"x-stacksdb-min-index"
@@ -42,22 +47,6 @@ def is_write(method: str, path: str) -> bool:
         and path.startswith("/v1/libraries")
         and not path.endswith("/search")
     )
-
-
-async def _send_problem(send: Send, status: int, title: str, detail: str) -> None:
-    body = problem_bytes(status, title, detail)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class ClusterEdge:
@@ -93,12 +82,8 @@ class ClusterEdge:
         if wanted is not None and not await asyncio.to_thread(
             self.feed.wait_for, wanted, self.max_read_wait
         ):
-            await _send_problem(
-                send,
-                503,
-                "Replica behind",
-                f"this node has applied {self.feed.position.index}, not yet {wanted}",
-            )
+            behind = ReplicaBehind(self.feed.position.index, wanted)
+            await send_problem(send, behind, instance=path)
             return
         await self.app(scope, receive, send)
 
@@ -141,7 +126,8 @@ class ClusterEdge:
                         if not replicated
                         else "this node lost its leader lease before acknowledging"
                     )
-                    await _send_problem(send, 503, "Write not acknowledged", reason)
+                    refused = WriteNotAcknowledged(reason)
+                    await send_problem(send, refused, instance=scope["path"])
                     return
                 message["headers"] = [
                     *message.get("headers", []),
@@ -158,13 +144,11 @@ class ClusterEdge:
         leader = self.state.leader
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if leader is None or leader.node_id == self.state.node_id or FORWARDED_HEADER in headers:
-            await _send_problem(
-                send,
-                503,
-                "Not the leader",
+            not_leader = NotLeader(
                 f"node {self.state.node_id!r} is a {self.state.role.value} and knows no "
-                "leader to forward the write to; retry shortly",
+                "leader to forward the write to; retry shortly"
             )
+            await send_problem(send, not_leader, instance=scope["path"])
             return
         body = bytearray()
         while True:
@@ -183,9 +167,8 @@ class ClusterEdge:
                 scope["method"], url, content=bytes(body), headers=forwarded
             )
         except httpx.HTTPError as exc:
-            await _send_problem(
-                send, 503, "Leader unreachable", f"forwarding to {leader.url} failed: {exc}"
-            )
+            unreachable = LeaderUnreachable(leader.url, exc)
+            await send_problem(send, unreachable, instance=scope["path"])
             return
         out_headers = [
             (k.encode("latin-1"), v.encode("latin-1"))

@@ -6,39 +6,14 @@ import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.exceptions import HTTPException
-
-from adapters.http.problems import PROBLEM_JSON, problem_bytes
+from adapters.http.errors import BodyTooLarge, Unauthorized
+from adapters.http.problems import send_problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-async def _send_problem(send: Send, status: int, title: str, detail: str, **headers: str) -> None:
-    body = problem_bytes(status, title, detail)
-    raw_headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        *((k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(HTTPException):
-    """Raised from ``receive`` once a streamed body passes the limit. An HTTPException,
-    because FastAPI turns any other error met while reading a body into a 400 but lets
-    this one through to the app's handler, which answers the 413 problem."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, _too_large_detail(max_bytes))
-
-
-def _too_large_detail(max_bytes: int) -> str:
-    return f"the request body is over the limit of {max_bytes} bytes"
 
 
 class BodySizeLimit:
@@ -55,7 +30,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await send_problem(send, BodyTooLarge(self.max_bytes), instance=scope["path"])
             return
         seen = 0
         started = False
@@ -66,7 +41,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -77,17 +52,9 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge as exc:
             if not started:
-                await self._reject(send)
-
-    async def _reject(self, send: Send) -> None:
-        await _send_problem(
-            send,
-            413,
-            "Content too large",
-            _too_large_detail(self.max_bytes),
-        )
+                await send_problem(send, exc, instance=scope["path"])
 
 
 class ApiKeyAuth:
@@ -107,10 +74,4 @@ class ApiKeyAuth:
         if hmac.compare_digest(given, self.expected):
             await self.app(scope, receive, send)
             return
-        await _send_problem(
-            send,
-            401,
-            "Unauthorized",
-            "a valid 'Authorization: Bearer <api key>' header is required",
-            www_authenticate="Bearer",
-        )
+        await send_problem(send, Unauthorized(), instance=scope["path"])

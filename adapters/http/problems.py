@@ -1,6 +1,11 @@
 """RFC 9457 problem details: every error leaves the API as ``application/problem+json``.
 
-Domain exceptions are mapped to HTTP statuses here, once, so no endpoint catches them.
+This module is the one place where an error becomes an HTTP answer. ``RULES`` maps each
+kind of error, domain (``domain.errors``) or HTTP-edge (``adapters.http.errors``), to its
+status and headers; the title and detail are the error's own. ``ProblemResponse`` is the
+one builder of the answer; the FastAPI exception handlers return it and ``send_problem``
+sends it from ASGI middleware (API key, body size, cluster edge), so no endpoint or
+middleware builds a problem of its own.
 """
 
 from __future__ import annotations
@@ -8,61 +13,145 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Send
 
-from adapters.http.schemas import Problem
-from domain.errors import (
-    Conflict,
-    DomainError,
-    InvalidInput,
-    NotFound,
-    NotLeader,
-    StoreUnavailable,
+from adapters.http.errors import (
+    BodyTooLarge,
+    EdgeError,
+    MalformedJson,
+    Unauthorized,
+    UnparsableRequest,
+    ValidationFailed,
 )
+from adapters.http.schemas import Problem
+from domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA = "Problem"
+PROBLEM_TYPE = "urn:stacksdb:problem:"
 
 # What a client may get from any route: a malformed body (400), a missing API key (401), a
 # body over the size limit (413), a body or parameter that fails validation (422), a store
 # that cannot take the request right now (503).
 COMMON_PROBLEMS = (400, 401, 413, 422, 503)
 
-_STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
-    (NotFound, status.HTTP_404_NOT_FOUND),
-    (Conflict, status.HTTP_409_CONFLICT),
-    (InvalidInput, status.HTTP_422_UNPROCESSABLE_CONTENT),
-    (StoreUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
-    (NotLeader, status.HTTP_503_SERVICE_UNAVAILABLE),
-]
+
+@dataclass(frozen=True)
+class Rule:
+    """Errors of ``kind`` (and its subclasses) answer ``status`` with these ``headers``."""
+
+    kind: type[DomainError] | type[EdgeError]
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+RULES: tuple[Rule, ...] = (
+    # Domain errors, by family; the error class names the title ("Library not found").
+    Rule(NotFound, status.HTTP_404_NOT_FOUND),
+    Rule(Conflict, status.HTTP_409_CONFLICT),
+    Rule(InvalidInput, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    # Store refusing writes, not the leader, leader unreachable, replica behind ?min_index,
+    # write not acknowledged by enough followers: the same request may succeed shortly.
+    Rule(Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "1"}),
+    Rule(DomainError, status.HTTP_400_BAD_REQUEST),
+    # Conditions of the HTTP edge.
+    Rule(Unauthorized, status.HTTP_401_UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}),
+    Rule(BodyTooLarge, status.HTTP_413_CONTENT_TOO_LARGE),
+    Rule(MalformedJson, status.HTTP_400_BAD_REQUEST),
+    Rule(UnparsableRequest, status.HTTP_400_BAD_REQUEST),
+    Rule(ValidationFailed, status.HTTP_422_UNPROCESSABLE_CONTENT),
+)
+"""The one table from error to status. The first rule whose kind the error is wins, so a
+subclass's rule must come before its base's."""
+
+# Extra fields of an error that would overwrite the problem's own members are dropped.
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
+
+
+@dataclass(frozen=True)
+class ProblemDetails:
+    """One RFC 9457 problem: its status, members and response headers."""
+
+    status: int
+    title: str
+    detail: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def body(self, instance: str | None = None) -> bytes:
+        """The JSON body, encoded as Starlette's ``JSONResponse`` encodes."""
+        members: dict[str, Any] = {
+            "type": PROBLEM_TYPE + _slug(self.title),
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance is not None:
+            members["instance"] = instance
+        members.update((k, v) for k, v in self.extra.items() if k not in _RESERVED)
+        return json.dumps(
+            members, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
+class ProblemResponse(Response):
+    """The one builder of a problem answer: body, ``application/problem+json``,
+    Content-Length and the problem's headers (Retry-After, WWW-Authenticate, Allow...)."""
+
+    media_type = PROBLEM_JSON
+
+    def __init__(self, problem: ProblemDetails, instance: str | None = None) -> None:
+        super().__init__(problem.body(instance), problem.status, headers=dict(problem.headers))
+
+
+def problem_of(error: BaseException) -> ProblemDetails:
+    """The problem that answers ``error``: by ``RULES`` for domain and edge errors, by
+    status for Starlette's own (no route 404, 405 with Allow), else a 500."""
+    if isinstance(error, RequestValidationError):
+        error = _validation_error(error)
+    for rule in RULES:
+        if isinstance(error, rule.kind):
+            return ProblemDetails(rule.status, error.title, error.detail, rule.headers, error.extra)
+    if isinstance(error, StarletteHTTPException):
+        title = _TITLES.get(error.status_code, "HTTP error")
+        detail = error.detail if isinstance(error.detail, str) else title
+        return ProblemDetails(error.status_code, title, detail, dict(error.headers or {}))
+    return ProblemDetails(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "the server failed to handle the request; it has been logged",
+    )
+
+
+async def send_problem(send: Send, error: BaseException, *, instance: str | None = None) -> None:
+    """Answer ``error`` as a problem from ASGI middleware, below FastAPI's handlers."""
+    response = ProblemResponse(problem_of(error), instance)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def problem_response(
-    status_code: int,
-    title: str,
-    detail: str,
-    *,
-    slug: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    slug = slug or _slug(title)
-    body: dict[str, Any] = {
-        "type": f"urn:stacksdb:problem:{slug}",
-        "title": title,
-        "status": status_code,
-        "detail": detail,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status_code, media_type=PROBLEM_JSON, headers=headers)
+    status_code: int, title: str, detail: str, *, instance: str | None = None
+) -> ProblemResponse:
+    """A problem that is not an error raised anywhere (for example readiness: "Not ready")."""
+    return ProblemResponse(ProblemDetails(status_code, title, detail), instance)
 
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -86,77 +175,38 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def status_of(error: DomainError) -> int:
-    for kind, code in _STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return code
-    return status.HTTP_400_BAD_REQUEST
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error to a problem+json answer, and put the ``Problem`` schema that
     ``problem_responses`` refers to into the app's OpenAPI document."""
     _document_problem_schema(app)
 
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        code = status_of(exc)
-        headers = {"Retry-After": "1"} if code == status.HTTP_503_SERVICE_UNAVAILABLE else None
-        extra = {k: v for k, v in exc.extra.items() if k not in {"type", "title", "status"}}
-        return problem_response(
-            code, exc.title, exc.detail, headers=headers, instance=request.url.path, **extra
-        )
+    async def answer(request: Request, exc: Exception) -> Response:
+        return ProblemResponse(problem_of(exc), request.url.path)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_plain_error(e) for e in exc.errors()]
-        if any(e["type"] == "json_invalid" for e in errors):
-            return problem_response(
-                status.HTTP_400_BAD_REQUEST,
-                "Malformed JSON",
-                "the request body is not valid JSON",
-                instance=request.url.path,
-                errors=errors,
-            )
-        first = errors[0] if errors else {"location": "body", "message": "invalid"}
-        return problem_response(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "Validation failed",
-            f"{first['location']}: {first['message']}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-            instance=request.url.path,
-            errors=errors,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = _TITLES.get(exc.status_code, "HTTP error")
-        detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem_response(
-            exc.status_code,
-            title,
-            detail,
-            headers=dict(exc.headers) if exc.headers else None,
-            instance=request.url.path,
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            status.HTTP_500_INTERNAL_SERVER_ERROR,
-            "Internal server error",
-            "the server failed to handle the request; it has been logged",
-            instance=request.url.path,
-        )
+        return await answer(request, exc)
+
+    for kind in (DomainError, EdgeError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, answer)
+    app.add_exception_handler(Exception, unexpected)
 
 
+def _validation_error(exc: RequestValidationError) -> MalformedJson | ValidationFailed:
+    errors = [_plain_error(e) for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return MalformedJson("the request body is not valid JSON", errors=errors)
+    first = errors[0] if errors else {"location": "body", "message": "invalid"}
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ValidationFailed(f"{first['location']}: {first['message']}{more}", errors=errors)
+
+
+# Titles of the HTTPExceptions Starlette and FastAPI raise themselves: no route (404), a
+# method the route does not take (405, with Allow), a body FastAPI cannot read (400).
 _TITLES = {
     400: "Bad request",
-    401: "Unauthorized",
     404: "Not found",
     405: "Method not allowed",
-    413: "Content too large",
     415: "Unsupported media type",
 }
 
@@ -228,15 +278,3 @@ def _plain_error(error: Any) -> dict[str, Any]:
 
 def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-
-
-def problem_bytes(status_code: int, title: str, detail: str) -> bytes:
-    """A problem body for code that answers below FastAPI (ASGI middleware)."""
-    return json.dumps(
-        {
-            "type": f"urn:stacksdb:problem:{_slug(title)}",
-            "title": title,
-            "status": status_code,
-            "detail": detail,
-        }
-    ).encode()

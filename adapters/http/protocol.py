@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapters.http.problems import PROBLEM_JSON, problem_bytes
+from adapters.http.errors import UnparsableRequest
+from adapters.http.problems import PROBLEM_JSON, problem_of
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=ProblemHttpToolsProtocol)``."""
 
     def send_400_response(self, msg: str) -> None:
-        body = problem_bytes(400, "Bad request", f"the HTTP request could not be parsed: {msg}")
+        body = problem_of(UnparsableRequest(msg)).body()
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
         for name, value in self.server_state.default_headers:
             head.append(name + b": " + value + b"\r\n")
