@@ -12,7 +12,6 @@ from domain.errors import ChunkNotFound
 from domain.filters import parse_filter
 from domain.models import Chunk, Page, WriteMode, utc_now
 from domain.ports import UnitOfWorkFactory
-from domain.vectors import as_vector
 
 LISTING_SCAN_BUDGET = 10_000
 
@@ -51,27 +50,14 @@ class ChunkService:
         return self._writer.run(library_id, change)
 
     def patch(self, library_id: str, chunk_id: str, patch: ChunkPatch) -> Chunk:
-        library = self._live.get(library_id).library
-        limits = self._writer.limits
-        if patch.text is not None:
-            limits.check_text(patch.text)
-        if patch.metadata is not None:
-            limits.check_metadata(patch.metadata)
-        embedding = (
-            None if patch.embedding is None else as_vector(patch.embedding, library.dimension)
-        )
+        """Change the given fields of one chunk, checked by the rules a new chunk follows."""
+        edit = self._writer.chunk_edit(library_id, patch)
 
         def change(ctx: WriteContext) -> Chunk:
             chunk = ctx.uow.chunks.get(library_id, chunk_id)
             if chunk is None:
                 raise ChunkNotFound(library_id, chunk_id)
-            if patch.text is not None:
-                chunk.text = patch.text
-            if patch.metadata is not None:
-                chunk.metadata = dict(patch.metadata)
-            if embedding is not None:
-                chunk.embedding = embedding
-            chunk.updated_at = utc_now()
+            edit.apply(chunk, utc_now())
             ctx.save_chunks([chunk], "upsert")
             return chunk
 

@@ -29,7 +29,7 @@ class DocumentService:
         document_id: str | None = None,
     ) -> DocumentInfo:
         """A document with its chunks, all or nothing; 409 if the id is taken."""
-        self._writer.limits.check_metadata(metadata)
+        self._writer.check_document_metadata(metadata)
         document = Document(
             library_id=library_id, metadata=dict(metadata), id=document_id or new_id()
         )
@@ -80,7 +80,7 @@ class DocumentService:
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)
 
     def update(self, library_id: str, document_id: str, metadata: Metadata) -> DocumentInfo:
-        self._writer.limits.check_metadata(metadata)
+        self._writer.check_document_metadata(metadata)
 
         def change(ctx: WriteContext) -> DocumentInfo:
             document = ctx.uow.documents.get(library_id, document_id)

@@ -6,6 +6,10 @@ the live library (labels, metadata, index) through ``apply_change``, the functio
 follower's log applier uses too. A failure before the commit leaves both the
 store and the live state untouched: every batch is all or nothing, and a search (under the
 read lock) never sees a store and an index that disagree.
+
+Before a change runs, its input is validated by ``to_chunks``, ``chunk_edit`` and
+``check_document_metadata``, which hand over to ``application.write_validation``, the one
+home of what a write must satisfy.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from application.dto import ChunkInput
+from application.dto import ChunkInput, ChunkPatch
 from application.live import CommittedChange, LiveLibraries, LiveLibrary, apply_change
-from domain.errors import AlreadyExists, InvalidInput
+from application.write_validation import ChunkEdit, WriteValidator
+from domain.errors import AlreadyExists
 from domain.limits import Limits
-from domain.models import Chunk, Document, WriteMode, new_id, utc_now
+from domain.models import Chunk, Document, Metadata, WriteMode
 from domain.ports import UnitOfWork, UnitOfWorkFactory
-from domain.vectors import as_matrix
 
 T = TypeVar("T")
 
@@ -91,6 +95,7 @@ class Writer:
         self._uow_factory = uow_factory
         self._live = live
         self.limits = limits
+        self._validator = WriteValidator(limits, live)
         # Called after each committed write, with the lock released (IVF drift checks).
         self._after_write = after_write
 
@@ -115,40 +120,11 @@ class Writer:
         self, library_id: str, inputs: Sequence[ChunkInput], location: str = "chunks"
     ) -> list[Chunk]:
         """Entities for ``inputs``, validated against the library; nothing is stored yet."""
-        self.limits.check_batch(len(inputs), location=location)
-        if not inputs:
-            return []
-        library = self._live.get(library_id).library
-        matrix = as_matrix(
-            [item.embedding for item in inputs],
-            library.dimension,
-            row_location=f"{location}[{{}}].embedding",
-        )
-        now = utc_now()
-        seen: set[str] = set()
-        chunks = []
-        for i, item in enumerate(inputs):
-            where = f"{location}[{i}]"
-            self.limits.check_text(item.text, location=f"{where}.text")
-            self.limits.check_metadata(item.metadata, location=f"{where}.metadata")
-            if not item.document_id:
-                raise InvalidInput("document_id must not be empty", location=f"{where}.document_id")
-            chunk_id = item.id or new_id()
-            if chunk_id in seen:
-                raise InvalidInput(
-                    f"chunk id {chunk_id!r} appears twice in one request", location=f"{where}.id"
-                )
-            seen.add(chunk_id)
-            chunks.append(
-                Chunk(
-                    library_id=library_id,
-                    document_id=item.document_id,
-                    text=item.text,
-                    embedding=matrix[i],
-                    metadata=dict(item.metadata),
-                    id=chunk_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        return chunks
+        return self._validator.new_chunks(library_id, inputs, location)
+
+    def chunk_edit(self, library_id: str, patch: ChunkPatch) -> ChunkEdit:
+        """``patch`` validated by the rules a new chunk follows; nothing is stored yet."""
+        return self._validator.chunk_edit(library_id, patch)
+
+    def check_document_metadata(self, metadata: Metadata) -> None:
+        self._validator.document_metadata(metadata)
