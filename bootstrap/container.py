@@ -43,7 +43,8 @@ class Container(containers.DeclarativeContainer):
     uow_factory = providers.Singleton(
         RecordingUnitOfWorkFactory, store_uow_factory, node_state, log_feed
     )
-    limits = providers.Singleton(lambda s: s.limits(), settings)
+    # The one Limits value (bounds and planner thresholds) every service and schema reads.
+    limits = providers.Singleton(Settings.limits, settings)
     live = providers.Singleton(LiveLibraries)
 
     # Index snapshots sit beside the SQLite file; a memory-only node has nothing to restart.

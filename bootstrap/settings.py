@@ -1,4 +1,9 @@
-"""Configuration: every setting is a ``stacksdb serve`` flag and a STACKSDB_* variable."""
+"""Configuration: every setting is a ``stacksdb serve`` flag and a STACKSDB_* variable.
+
+The limits and planner thresholds are ``domain.limits.Limits``'s own fields, inherited with
+their defaults and bounds (``STACKSDB_MAX_K``, ``STACKSDB_MAX_PAGE_SIZE``, ...), so each is
+declared once; ``limits()`` hands them to the services as one ``Limits`` value.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.limits import Limits
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STACKSDB_", extra="ignore")
+class Settings(BaseSettings, Limits):
+    # Not frozen like ``Limits``: the settings stay an ordinary, mutable configuration object.
+    model_config = SettingsConfigDict(env_prefix="STACKSDB_", extra="ignore", frozen=False)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -28,12 +34,6 @@ class Settings(BaseSettings):
     # Seconds between saves of changed approximate indexes (0: only after builds and at stop).
     index_snapshot_interval: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    max_k: int = Field(default=1_000, ge=1)
-    max_batch: int = Field(default=10_000, ge=1)
-    max_dimension: int = Field(default=4_096, ge=1)
-    max_text_length: int = Field(default=100_000, ge=1)
-    max_metadata_bytes: int = Field(default=16_384, ge=64)
-    max_filter_depth: int = Field(default=10, ge=1)
     # Replication (see bootstrap/cluster.py). Without ``cluster`` the node is a standalone leader.
     cluster: str | None = Field(default=None, pattern=r"^(etcd|http)://[^/]+$")
     node_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)
@@ -45,14 +45,8 @@ class Settings(BaseSettings):
     log_retention: int = Field(default=1_000, ge=0)
 
     def limits(self) -> Limits:
-        return Limits(
-            max_k=self.max_k,
-            max_batch=self.max_batch,
-            max_dimension=self.max_dimension,
-            max_text_length=self.max_text_length,
-            max_metadata_bytes=self.max_metadata_bytes,
-            max_filter_depth=self.max_filter_depth,
-        )
+        """The limits and thresholds as set, without the rest of the settings."""
+        return Limits.model_validate({name: getattr(self, name) for name in Limits.model_fields})
 
     @property
     def node_url(self) -> str:
