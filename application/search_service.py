@@ -1,17 +1,18 @@
 """k-nearest-neighbour search over a library, with metadata filters.
 
-The planner: a filter is first turned into a mask over the library's labels (columnar,
-no Python loop per chunk). When few chunks match (fewer than ``EXACT_BELOW`` or under
-``EXACT_SHARE`` of the library), scanning exactly the matching vectors is both exact and
-cheaper than walking a graph or lists in which most nodes are rejected; otherwise the
-index searches with the mask (HNSW walks through non-matching nodes and widens ``ef`` as
-the matching share drops; IVF masks its lists), so k results come back whenever k chunks
-match. The response names the strategy that ran.
+The filtered-search planner: a filter is first turned into a mask over the library's labels
+(columnar, no Python loop per chunk). When few chunks match (``Limits.scans_matches``, which
+holds the thresholds), scanning exactly the matching vectors is both exact and cheaper than
+walking a graph or lists in which most nodes are rejected; otherwise the index searches with
+the mask (HNSW walks through non-matching nodes and widens ``ef`` as the matching share
+drops; IVF masks its lists), so k results come back whenever k chunks match. The index is
+told which (``exact``) and does not decide again. The response names the strategy that ran.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Literal, get_args
 
 from application.dto import SearchHit, SearchOutcome, SearchQuery
 from application.live import LiveLibraries, LiveLibrary
@@ -23,10 +24,10 @@ from domain.models import Chunk
 from domain.ports import UnitOfWorkFactory
 from domain.vectors import as_vector
 
-INCLUDABLE = frozenset({"text", "metadata", "embedding"})
+# What a search may return besides ids and scores (the HTTP schema's ``include`` values).
+Includable = Literal["text", "metadata", "embedding"]
+INCLUDABLE: frozenset[str] = frozenset(get_args(Includable))
 FROM_STORE = frozenset({"text", "embedding"})
-EXACT_BELOW = 2_000
-EXACT_SHARE = 0.02
 
 
 class SearchService:
@@ -64,7 +65,9 @@ class SearchService:
                 if matching == 0:
                     hits = Hits.empty("filtered-none")
                 else:
-                    few = matching <= max(EXACT_BELOW, EXACT_SHARE * len(live.index))
+                    few = self._limits.scans_matches(
+                        live.index.spec.type, matching, len(live.index)
+                    )
                     hits = live.index.search(
                         vector,
                         query.k,

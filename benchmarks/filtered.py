@@ -48,7 +48,7 @@ from application.dto import ChunkInput, NewLibrary, SearchQuery  # noqa: E402
 from application.index_service import IndexService  # noqa: E402
 from application.library_service import LibraryService  # noqa: E402
 from application.live import LiveLibraries, LiveLibrary  # noqa: E402
-from application.search_service import EXACT_BELOW, EXACT_SHARE, SearchService  # noqa: E402
+from application.search_service import SearchService  # noqa: E402
 from application.writes import Writer  # noqa: E402
 from domain.filters import parse_filter  # noqa: E402
 from domain.limits import Limits  # noqa: E402
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "k": args.k,
         "selectivity_filter": "rank < share*n, rank a random permutation",
         "post_filter_factor": POST_FILTER_FACTOR,
-        "planner": {"exact_below": EXACT_BELOW, "exact_share": EXACT_SHARE},
+        "planner": Limits().model_dump(include={f for f in Limits.model_fields if "scan" in f}),
         "baseline": "exact filtered scan (SearchService, exact=true), same run",
         "targets": {"recall_at_10": RECALL_TARGET, "planner_qps_vs_exact": 1.0},
         "build_seconds": builds,

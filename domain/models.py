@@ -69,10 +69,15 @@ class IvfParams(IndexParams):
     nprobe: Annotated[int, Field(ge=1, le=65_536)] | None = None
 
 
+# The widest HNSW beam (ef) anything may ask for: in the params, per search, and when a
+# filter widens the beam. Fixed, not a setting: it bounds the work of one graph search.
+MAX_EF = 4_096
+
+
 class HnswParams(IndexParams):
     m: Annotated[int, Field(ge=2, le=128)] = 16
-    ef_construction: Annotated[int, Field(ge=4, le=4096)] = 200
-    ef_search: Annotated[int, Field(ge=1, le=4096)] = 64
+    ef_construction: Annotated[int, Field(ge=4, le=MAX_EF)] = 200
+    ef_search: Annotated[int, Field(ge=1, le=MAX_EF)] = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,9 @@ class Services:
             self.pending_builds.pop(0)()
 
 
-def build_services(launcher: Callable[[Callable[[], None]], None] | None = None) -> Services:
+def build_services(
+    launcher: Callable[[Callable[[], None]], None] | None = None, limits: Limits | None = None
+) -> Services:
     store = MemoryStore()
     switch = CommitSwitch()
 
@@ -89,7 +91,7 @@ def build_services(launcher: Callable[[Callable[[], None]], None] | None = None)
         return SwitchableUnitOfWork(store, switch, read_only=read_only)
 
     live = LiveLibraries()
-    limits = Limits()
+    limits = limits or Limits()
     writer = Writer(uow_factory, live, limits)
     pending: list[Callable[[], None]] = []
     indexes = IndexService(uow_factory, live, launcher or pending.append)

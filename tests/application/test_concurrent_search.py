@@ -4,9 +4,10 @@ background build (PUT index through ``IndexService``) replaces the index under t
 
 Real vectors (2,000 MiniLM rows of ``tests/data/minilm-slice.npz``, its 50 held-out
 queries) with a ``rank`` field: the filter ``rank < 1000`` admits half of the chunks. At
-this size the planner and HNSW would answer every filtered search with an exact scan of the
-matching chunks, so both thresholds are lowered to send filtered searches down the index's
-own filtered path (the graph walk, the masked lists), and the test checks they went there.
+this size the planner would answer every filtered search with an exact scan of the
+matching chunks, so its count thresholds are lowered to send filtered searches down the
+index's own filtered path (the graph walk, the masked lists), and the test checks they went
+there.
 
 An answer is the list of (chunk id, score): the same labels, in the same order, with the
 same float scores, and no chunk twice. HNSW as first written failed this (each search wrote
@@ -15,7 +16,6 @@ a visited array shared by the whole index): hundreds of the 1,600 searches per r
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,10 +25,9 @@ import pytest
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-import application.search_service as planner
 from application.dto import ChunkInput, NewLibrary, SearchQuery
 from application.index_service import thread_launcher
-from domain.index.hnsw import HnswIndex
+from domain.limits import Limits
 from domain.models import IndexState
 from tests.application.conftest import Services, build_services
 from tests.domain.index_checks import SLICE
@@ -72,12 +71,9 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(autouse=True)
-def filtered_searches_use_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Send filtered searches down the index's filtered path instead of an exact scan of
-    the matching chunks, as on a library large enough for the index to pay."""
-    monkeypatch.setattr(planner, "EXACT_BELOW", 0)
-    monkeypatch.setattr(sys.modules[HnswIndex.__module__], "_SCAN_ALLOWED_UP_TO", 0)
+# Send filtered searches down the index's filtered path instead of an exact scan of the
+# matching chunks, as on a library large enough for the index to pay.
+INDEX_PATHS = Limits(exact_scan_up_to=0, hnsw_exact_scan_up_to=0)
 
 
 def wait_until_ready(services: Services, library_id: str, timeout: float = 60.0) -> None:
@@ -89,7 +85,7 @@ def wait_until_ready(services: Services, library_id: str, timeout: float = 60.0)
 
 def library_of(data: Data, index_type: str) -> tuple[Services, str]:
     """A library of the rows whose index was built by a PUT index in a background thread."""
-    services = build_services(launcher=thread_launcher)
+    services = build_services(launcher=thread_launcher, limits=INDEX_PATHS)
     library_id = services.libraries.create(
         NewLibrary(name=index_type, dimension=data.base.shape[1])
     ).library.id

@@ -6,8 +6,8 @@ services with a metadata field ``rank`` (a random permutation of 0..n-1), so
 runs through ``SearchService`` (so what is measured is the strategy its planner picks)
 against the exact filtered top 10 computed with NumPy.
 
-On 5,000 vectors the planner's absolute thresholds (scan below 2,000 matches; HNSW scans
-below 4,096 admitted nodes) send almost everything to an exact scan, which proves little
+On 5,000 vectors the planner's absolute thresholds (scan up to 2,000 matches; up to 4,096
+for HNSW) send almost everything to an exact scan, which proves little
 about the index paths. So each index is also measured with those thresholds scaled down to
 this library's size, as the planner sees the full 81,115-vector set: then 50% walks the
 graph, 50% and 10% probe IVF's masked lists, and the test checks that they did.
@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-import application.search_service as planner
-import domain.index.hnsw.index as hnsw
 from application.dto import ChunkInput, NewLibrary, SearchQuery
+from domain.limits import Limits
 from tests.application.conftest import Services, build_services
 
 SLICE = Path(__file__).parent.parent / "data" / "minilm-slice.npz"
@@ -130,9 +129,13 @@ def test_filtered_recall_at_10_with_thresholds_scaled_as_on_the_full_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scale = data.size / FULL_SET
-    monkeypatch.setattr(planner, "EXACT_BELOW", round(planner.EXACT_BELOW * scale))
-    monkeypatch.setattr(hnsw, "_SCAN_ALLOWED_UP_TO", round(hnsw._SCAN_ALLOWED_UP_TO * scale))
+    full = Limits()
+    scaled = Limits(
+        exact_scan_up_to=round(full.exact_scan_up_to * scale),
+        hnsw_exact_scan_up_to=round(full.hnsw_exact_scan_up_to * scale),
+    )
     services, library_id = library
+    monkeypatch.setattr(services.search, "_limits", scaled)
     index_type = services.live.get(library_id).index.spec.type.value
     recall, strategies = measure(services, library_id, data, share)
     assert recall >= RECALL_TARGET, (share, recall, strategies)

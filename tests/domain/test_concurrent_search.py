@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from domain.index.flat import FlatIndex
 from domain.index.hnsw import HnswIndex
 from domain.index.ivf import IvfIndex
+from domain.limits import Limits
 from domain.models import HnswParams, IvfParams, Metric
 from domain.ports import VectorIndex
 from tests.domain.index_checks import SLICE
@@ -84,7 +85,8 @@ def one_blas_thread() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def masked_hnsw_searches_walk_the_graph(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules[HnswIndex.__module__], "_SCAN_ALLOWED_UP_TO", 0)
+    walk = Limits(hnsw_exact_scan_up_to=0)  # half the rows match: over the share, so walk
+    monkeypatch.setattr(sys.modules[HnswIndex.__module__], "_DEFAULT_PLAN", walk)
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))

@@ -47,7 +47,8 @@ from domain.index.scoring import (
     scores_from_exact,
     squared_norms,
 )
-from domain.models import HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
+from domain.limits import Limits
+from domain.models import MAX_EF, HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
 
 Progress = Callable[[float], None]
@@ -59,16 +60,13 @@ _LINK_STEP = 2_048  # nodes linked per kernel call: the granularity of build pro
 _REPAIR_TAGS = 4  # visited tags a repair may use per node (one per component and round)
 _CHECK_ALWAYS_UP_TO = 16_384
 _CHECK_SHARE = 64
-# Filters: scan the allowed nodes when there are few of them, else walk the graph with a
-# wider beam, ef / share^¼. The walk keeps only allowed nodes among its ef results, so ef
-# already counts matches; on MiniLM vectors (81k) ef / √share bought no recall (0.995 ->
-# 1.0 at 10%) for a 3.4x slower walk, slower than scanning the matches.
+# Filters: walk the graph with a wider beam, ef / share^¼. The walk keeps only allowed nodes
+# among its ef results, so ef already counts matches; on MiniLM vectors (81k) ef / √share
+# bought no recall (0.995 -> 1.0 at 10%) for a 3.4x slower walk, slower than scanning the
+# matches. Whether to walk or scan the matches is the planner's call (Limits.scans_matches);
+# a caller that does not make it (exact=None) gets the default thresholds.
 _WIDEN_POWER = 0.25
-_SCAN_ALLOWED_UP_TO = 4_096
-# Below 15% the walk loses to the scan on the 81k MiniLM set (10%: 48 vs 97 QPS through
-# the service, recall 0.999 vs 1; benchmarks/filtered.py).
-_SCAN_ALLOWED_SHARE = 0.15
-_MAX_EF = 4_096
+_DEFAULT_PLAN = Limits()
 _ADMIT_ALL: Mask = np.empty(0, dtype=np.bool_)
 
 
@@ -197,14 +195,16 @@ class HnswIndex:
         *,
         allowed: Mask | None = None,
         params: SearchParams | None = None,
-        exact: bool = False,
+        exact: bool | None = None,
     ) -> Hits:
         """Up to ``k`` nearest live, allowed labels, best first.
 
-        ``ef`` (default ``ef_search``, per query ``params.ef``) is raised to ``k``. A filter
-        that admits few nodes (≤ 4,096 or < 15%) is answered by scanning them; otherwise the
-        walk goes through every node but only admits allowed ones, with ef widened by
-        1/share^¼. Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
+        ``ef`` (default ``ef_search``, per query ``params.ef``) is raised to ``k``.
+        ``exact=True`` scans the allowed nodes; ``exact=False`` walks, going through every
+        node but only admitting allowed ones, with ef widened by 1/share^¼ (up to
+        ``MAX_EF``). The search service plans and says which; with ``exact=None`` a filter
+        is planned here by ``Limits.scans_matches`` with the default thresholds.
+        Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
         """
         if self._live == 0 or k <= 0:
             return Hits.empty("hnsw")
@@ -215,16 +215,18 @@ class HnswIndex:
             admit = allowed_rows(allowed, self._node_labels[:n])
             assert admit is not None
             admit &= self._alive[:n]
+        n_allowed = 0 if admit is None or allowed is None else int(np.count_nonzero(admit))
+        if exact is None:
+            exact = allowed is not None and _DEFAULT_PLAN.scans_matches(
+                IndexType.HNSW, n_allowed, self._live
+            )
         if exact:
             return self._scan(q, k, admit, "scan" if allowed is None else "filtered-scan")
         ef = max(k, self._params.ef_search if params is None or params.ef is None else params.ef)
         strategy = "hnsw"
-        if allowed is not None and admit is not None:
-            n_allowed = int(np.count_nonzero(admit))
-            share = n_allowed / self._live
-            if n_allowed <= _SCAN_ALLOWED_UP_TO or share < _SCAN_ALLOWED_SHARE:
-                return self._scan(q, k, admit, "filtered-scan")
-            ef = min(_MAX_EF, max(ef, int(ef / share**_WIDEN_POWER)))
+        if allowed is not None:
+            share = max(n_allowed, 1) / self._live
+            ef = min(MAX_EF, max(ef, int(ef / share**_WIDEN_POWER)))
             strategy = "hnsw-filtered"
         nodes, distances = self._walk(q, ef, k, _ADMIT_ALL if admit is None else admit)
         scores = scores_from_exact(-distances, self._metric)
