@@ -11,6 +11,7 @@ import anyio
 from fastapi import FastAPI
 
 from adapters.http.cluster_edge import ClusterEdge
+from adapters.http.limits import document_limits
 from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
 from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.container = container
     app.state.search_limiter = anyio.CapacityLimiter(settings.search_threads)
     install_problem_handlers(app)
+    document_limits(app, container.limits())  # after the problem schema's openapi override
     for module in ROUTE_MODULES:
         app.include_router(module.router)
 

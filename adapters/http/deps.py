@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from dependency_injector.wiring import Provide
 from fastapi import Depends, Query
 
+from adapters.http.limits import bounded_by
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.index_service import IndexService
@@ -48,7 +49,14 @@ Chunks = Annotated[ChunkService, on_loop(_CHUNKS), _CHUNKS]
 Indexes = Annotated[IndexService, on_loop(_INDEXES), _INDEXES]
 Searches = Annotated[SearchService, on_loop(_SEARCHES), _SEARCHES]
 
-PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+PageSize = Annotated[
+    int,
+    Query(
+        ge=1,
+        description="Items per page.",
+        json_schema_extra=bounded_by("max_page_size", "maximum"),
+    ),
+]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="The next_cursor of the previous page.")
 ]

@@ -1,4 +1,8 @@
-"""Request and response bodies of the REST API, kept apart from the domain entities."""
+"""Request and response bodies of the REST API, kept apart from the domain entities.
+
+A field bounded by a configurable limit names it (``bounded_by``): the services enforce the
+configured ``Limits`` and the OpenAPI document states them (``adapters.http.limits``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from adapters.http.limits import bounded_by
 from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
-from domain.models import Chunk, IndexStatus, IndexType, Metric
+from application.search_service import Includable
+from domain.models import MAX_EF, Chunk, IndexStatus, IndexType, Metric
 
 T = TypeVar("T")
 
@@ -17,9 +23,16 @@ Id = Annotated[
     StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
 ]
 Scalar = Annotated[str, Field(max_length=100_000)] | bool | int | float
-MetadataIn = dict[
-    Annotated[str, StringConstraints(min_length=1, max_length=256)], Scalar | list[Scalar] | None
+ScalarList = Annotated[
+    list[Scalar], Field(json_schema_extra=bounded_by("max_list_items", "maxItems"))
 ]
+MetadataIn = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=256)], Scalar | ScalarList | None
+    ],
+    Field(json_schema_extra=bounded_by("max_metadata_keys", "maxProperties")),
+]
+Text = Annotated[str, Field(json_schema_extra=bounded_by("max_text_length", "maxLength"))]
 # Strict: JSON numbers only. Lax floats would take ``true``/``false`` as 1.0/0.0, a body the
 # schema (``number``) rejects.
 Embedding = list[Annotated[float, Field(strict=True)]]
@@ -49,7 +62,11 @@ class IndexIn(_In):
 class LibraryCreate(_In):
     id: Id | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    dimension: int = Field(ge=1, description="Length of every embedding in the library.")
+    dimension: int = Field(
+        ge=1,
+        description="Length of every embedding in the library.",
+        json_schema_extra=bounded_by("max_dimension", "maximum"),
+    )
     metric: Metric = Metric.COSINE
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
     metadata: MetadataIn = Field(default_factory=dict)
@@ -66,7 +83,7 @@ class ChunkBody(_In):
     """A chunk without its id: the body of PUT, where the id is in the path."""
 
     document_id: Id
-    text: str
+    text: Text
     embedding: Embedding
     metadata: MetadataIn = Field(default_factory=dict)
 
@@ -77,7 +94,7 @@ class ChunkIn(ChunkBody):
 
 class DocumentChunkIn(_In):
     id: Id | None = None
-    text: str
+    text: Text
     embedding: Embedding
     metadata: MetadataIn = Field(default_factory=dict)
 
@@ -85,7 +102,9 @@ class DocumentChunkIn(_In):
 class DocumentCreate(_In):
     id: Id | None = None
     metadata: MetadataIn = Field(default_factory=dict)
-    chunks: list[DocumentChunkIn] = Field(default_factory=list)
+    chunks: list[DocumentChunkIn] = Field(
+        default_factory=list, json_schema_extra=bounded_by("max_batch", "maxItems")
+    )
 
 
 class DocumentUpdate(_In):
@@ -93,27 +112,24 @@ class DocumentUpdate(_In):
 
 
 class ChunkBatchIn(_In):
-    chunks: list[ChunkIn]
+    chunks: list[ChunkIn] = Field(json_schema_extra=bounded_by("max_batch", "maxItems"))
     mode: Literal["insert", "upsert"] = "insert"
 
 
 class ChunkUpdate(_In):
-    text: str | None = None
+    text: Text | None = None
     embedding: Embedding | None = None
     metadata: MetadataIn | None = None
 
 
 class SearchParamsIn(_In):
-    ef: int | None = Field(default=None, ge=1, le=4096)
+    ef: int | None = Field(default=None, ge=1, le=MAX_EF)
     nprobe: int | None = Field(default=None, ge=1, le=65_536)
-
-
-Includable = Literal["text", "metadata", "embedding"]
 
 
 class SearchIn(_In):
     vector: Embedding
-    k: int = Field(default=10, ge=1)
+    k: int = Field(default=10, ge=1, json_schema_extra=bounded_by("max_k", "maximum"))
     filter: dict[str, Any] | None = None
     include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
     params: SearchParamsIn = Field(default_factory=SearchParamsIn)
