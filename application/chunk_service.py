@@ -6,21 +6,23 @@ from collections.abc import Sequence
 
 from application.dto import ChunkInput, ChunkPatch
 from application.live import LiveLibraries
-from application.pagination import filtered_page
+from application.pagination import filtered_page, listing_scan_budget
 from application.writes import WriteContext, Writer
 from domain.errors import ChunkNotFound
 from domain.filters import parse_filter
+from domain.limits import Limits
 from domain.models import Chunk, Page, WriteMode, utc_now
 from domain.ports import UnitOfWorkFactory
 
-LISTING_SCAN_BUDGET = 10_000
-
 
 class ChunkService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer, limits: Limits
+    ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self._writer = writer
+        self._limits = limits
 
     def create(self, library_id: str, item: ChunkInput) -> Chunk:
         """Insert one chunk; 409 if its id is taken."""
@@ -89,7 +91,7 @@ class ChunkService:
     ) -> Page[Chunk]:
         """Chunks in insertion order, optionally of one document and matching a filter
         (see ``filtered_page`` for how a filtered page may come back short)."""
-        limits = self._writer.limits
+        limits = self._limits
         limits.check_page_size(limit)
         live = self._live.get(library_id)
         if filter_ is None:
@@ -110,7 +112,7 @@ class ChunkService:
                 keep,
                 limit,
                 cursor,
-                scan_budget=max(10 * limit, LISTING_SCAN_BUDGET),
+                scan_budget=listing_scan_budget(limit),
             )
 
 

@@ -6,19 +6,23 @@ from collections.abc import Sequence
 
 from application.dto import ChunkInput, DocumentInfo
 from application.live import LiveLibraries
-from application.pagination import filtered_page
+from application.pagination import filtered_page, listing_scan_budget
 from application.writes import WriteContext, Writer
 from domain.errors import AlreadyExists, DocumentNotFound
 from domain.filters import ChunkFields, matches, parse_filter
+from domain.limits import Limits
 from domain.models import Document, Metadata, Page, new_id, utc_now
 from domain.ports import UnitOfWorkFactory
 
 
 class DocumentService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, writer: Writer, limits: Limits
+    ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self._writer = writer
+        self._limits = limits
 
     def create(
         self,
@@ -59,7 +63,7 @@ class DocumentService:
     ) -> Page[DocumentInfo]:
         """Documents in creation order, optionally those whose metadata (or ``id``,
         ``created_at``, ``updated_at``) match a filter."""
-        limits = self._writer.limits
+        limits = self._limits
         limits.check_page_size(limit)
         self._live.get(library_id)
         parsed = (
@@ -74,7 +78,7 @@ class DocumentService:
                     lambda document: matches(parsed, _fields_of(document)),
                     limit,
                     cursor,
-                    scan_budget=max(10 * limit, 10_000),
+                    scan_budget=listing_scan_budget(limit),
                 )
             counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)

@@ -9,6 +9,15 @@ from domain.models import Page
 
 T = TypeVar("T")
 
+LISTING_SCAN_BUDGET = 10_000
+"""The fewest rows a filtered listing reads before it answers a short page (see
+``filtered_page``); a large page may read ten times its size."""
+
+
+def listing_scan_budget(limit: int) -> int:
+    """How many rows a filtered listing of ``limit`` items may read per request."""
+    return max(10 * limit, LISTING_SCAN_BUDGET)
+
 
 def filtered_page(
     fetch: Callable[[int, str | None], Page[T]],

@@ -141,7 +141,7 @@ class Bench:
 
         return cls(
             live=live,
-            chunks=ChunkService(uow_factory, live, writer),
+            chunks=ChunkService(uow_factory, live, writer, limits),
             libraries=LibraryService(uow_factory, live, limits),
             indexes=IndexService(uow_factory, live, run_now),
             search=SearchService(uow_factory, live, limits),

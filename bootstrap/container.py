@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from dependency_injector import containers, providers
 
@@ -28,18 +30,57 @@ from application.writes import Writer
 from bootstrap.settings import Settings
 from bootstrap.snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
+from domain.replication import LoggedUnitOfWorkFactory
+
+# Named factories for what a provider cannot build by calling a constructor with providers.
+
+
+def node_state_of(settings: Settings) -> NodeState:
+    return NodeState(settings.node_id, settings.node_url)
+
+
+def store_units_of_work(storage: Storage) -> LoggedUnitOfWorkFactory:
+    """The store's own units of work: they log nothing themselves (see RecordingUnitOfWork)."""
+    return storage.uow_factory
+
+
+def readiness_check(storage: Storage) -> Callable[[], str | None]:
+    return storage.readiness
+
+
+def open_index_snapshots(settings: Settings) -> NpzIndexSnapshots | None:
+    """Index snapshots sit beside the SQLite file; a memory-only node has nothing to restart."""
+    if settings.storage != "sqlite":
+        return None
+    return NpzIndexSnapshots(settings.data_dir / "indexes")
+
+
+def store_snapshot_source(settings: Settings) -> Callable[[], Path]:
+    """What ``GET /v1/cluster/snapshot`` calls for a consistent copy of the store."""
+    return partial(snapshot_source, settings)
+
+
+def node_role_of(settings: Settings, state: NodeState) -> Callable[[], str | None]:
+    """/readyz names the node's role in a cluster; a standalone node answers as it always did."""
+    if settings.cluster is None:
+        return _no_role
+    return lambda: state.role.value
+
+
+def _no_role() -> str | None:
+    return None
 
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     storage: providers.Provider[Storage] = providers.Singleton(open_storage, settings)
-    # Replication (application/replication.py): the store's own units of work, and the
+    # Replication (application/replication/): the store's own units of work, and the
     # recording ones the services use, which log every commit under the node's authority.
-    node_state = providers.Singleton(lambda s: NodeState(s.node_id, s.node_url), settings)
+    node_state = providers.Singleton(node_state_of, settings)
     log_feed = providers.Singleton(LogFeed)
     replica_tracker = providers.Singleton(ReplicaTracker)
-    store_uow_factory = providers.Callable(lambda storage: storage.uow_factory, storage)
+    store_uow_factory = providers.Callable(store_units_of_work, storage)
     uow_factory = providers.Singleton(
         RecordingUnitOfWorkFactory, store_uow_factory, node_state, log_feed
     )
@@ -47,11 +88,7 @@ class Container(containers.DeclarativeContainer):
     limits = providers.Singleton(Settings.limits, settings)
     live = providers.Singleton(LiveLibraries)
 
-    # Index snapshots sit beside the SQLite file; a memory-only node has nothing to restart.
-    index_snapshot_store = providers.Singleton(
-        lambda s: NpzIndexSnapshots(s.data_dir / "indexes") if s.storage == "sqlite" else None,
-        settings,
-    )
+    index_snapshot_store = providers.Singleton(open_index_snapshots, settings)
     index_snapshotter = providers.Singleton(IndexSnapshotter, index_snapshot_store, live)
     index_service = providers.Singleton(
         IndexService, uow_factory, live, snapshotter=index_snapshotter
@@ -60,8 +97,8 @@ class Container(containers.DeclarativeContainer):
         Writer, uow_factory, live, limits, index_service.provided.rebuild_if_drifted
     )
     library_service = providers.Singleton(LibraryService, uow_factory, live, limits)
-    document_service = providers.Singleton(DocumentService, uow_factory, live, writer)
-    chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer)
+    document_service = providers.Singleton(DocumentService, uow_factory, live, writer, limits)
+    chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer, limits)
     search_service = providers.Singleton(SearchService, uow_factory, live, limits)
 
     log_applier = providers.Singleton(LogApplier, store_uow_factory, live, log_feed)
@@ -69,13 +106,8 @@ class Container(containers.DeclarativeContainer):
         LogServer, store_uow_factory, node_state, log_feed, replica_tracker
     )
     cluster_service = providers.Singleton(ClusterService, node_state, log_feed)
-    snapshot_source = providers.Callable(lambda s: partial(snapshot_source, s), settings)
-    # /readyz names the node's role in a cluster; a standalone node answers as it always did.
-    node_role = providers.Callable(
-        lambda s, state: (lambda: state.role.value) if s.cluster else (lambda: None),
-        settings,
-        node_state,
-    )
+    snapshot_source = providers.Callable(store_snapshot_source, settings)
+    node_role = providers.Callable(node_role_of, settings, node_state)
 
     http_metrics = providers.Singleton(HttpMetrics)
-    readiness = providers.Callable(lambda storage: storage.readiness, storage)
+    readiness = providers.Callable(readiness_check, storage)

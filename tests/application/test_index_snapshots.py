@@ -213,7 +213,7 @@ def test_ivf_drift_starts_one_background_rebuild_of_the_same_spec(services: Serv
     live = services.live
     indexes = IndexService(uow_factory(services), live, pending.append)
     writer = Writer(uow_factory(services), live, Limits(), indexes.rebuild_if_drifted)
-    chunks = ChunkService(uow_factory(services), live, writer)
+    chunks = ChunkService(uow_factory(services), live, writer, Limits())
     library_id = services.libraries.create(
         NewLibrary(name="p", dimension=DIM, index_type="ivf", index_params={"nlist": 4})
     ).library.id

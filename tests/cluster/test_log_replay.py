@@ -65,8 +65,8 @@ def make_node(node_id: str) -> Node:
         live,
         feed,
         LibraryService(uow, live, limits),
-        DocumentService(uow, live, writer),
-        ChunkService(uow, live, writer),
+        DocumentService(uow, live, writer, limits),
+        ChunkService(uow, live, writer, limits),
         SearchService(uow, live, limits),
     )
 

@@ -185,7 +185,7 @@ def test_services_over_a_full_sqlite_file_refuse_writes_without_touching_store_o
     limits = Limits()
     writer = Writer(uow_factory, live, limits)
     libraries = LibraryService(uow_factory, live, limits)
-    chunks = ChunkService(uow_factory, live, writer)
+    chunks = ChunkService(uow_factory, live, writer, limits)
     searches = SearchService(uow_factory, live, limits)
     library_id = libraries.create(NewLibrary(name="capped", dimension=DIM)).library.id
     rng = np.random.default_rng(3)
