@@ -18,7 +18,7 @@ from adapters.http.problems import install_problem_handlers
 from adapters.http.replication_metrics import ReplicationCollector
 from adapters.http.routes import chunks, cluster, documents, libraries, ops, search
 from bootstrap.cluster import ClusterRuntime
-from bootstrap.container import Container
+from bootstrap.container import Container, wire_routes
 from bootstrap.settings import Settings
 
 log = logging.getLogger("stacksdb")
@@ -35,7 +35,7 @@ Every error is an RFC 9457 `application/problem+json` body.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     container = Container(settings=settings)
-    container.wire(modules=list(ROUTE_MODULES))
+    wire_routes(container, ROUTE_MODULES)
     replication = ClusterRuntime(container, settings)
 
     @asynccontextmanager

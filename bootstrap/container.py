@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
+from types import ModuleType
+from typing import Any, get_type_hints
 
 from dependency_injector import containers, providers
 
 from adapters.http.metrics import HttpMetrics
+from adapters.http.provided import PROVIDED
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
@@ -111,3 +114,43 @@ class Container(containers.DeclarativeContainer):
 
     http_metrics = providers.Singleton(HttpMetrics)
     readiness = providers.Callable(readiness_check, storage)
+
+
+class WiringError(RuntimeError):
+    """The routes ask the container for a provider it lacks, or one that makes another type."""
+
+
+def check_provided(container: Container, wanted: Mapping[str, object]) -> None:
+    """Raise ``WiringError`` unless ``container`` has every provider in ``wanted`` and each
+    makes the type asked for (as far as the provider states it: a class it instantiates, or a
+    factory function's return annotation)."""
+    problems: list[str] = []
+    for name, kind in wanted.items():
+        provider = container.providers.get(name)
+        if provider is None:
+            problems.append(f"{name!r}: the container has no such provider")
+            continue
+        made = _made_type(provider)
+        if made is None or made == kind:
+            continue
+        if isinstance(made, type) and isinstance(kind, type) and issubclass(made, kind):
+            continue
+        problems.append(f"{name!r}: the routes want {kind!r}, the container makes {made!r}")
+    if problems:
+        raise WiringError("; ".join(problems))
+
+
+def _made_type(provider: providers.Provider[Any]) -> object | None:
+    provides = getattr(provider, "provides", None)
+    if isinstance(provides, type):
+        return provides
+    if callable(provides):
+        return get_type_hints(provides).get("return")
+    return None
+
+
+def wire_routes(container: Container, modules: Iterable[ModuleType]) -> None:
+    """Check the routes' providers against ``container`` (see ``adapters.http.provided``),
+    then wire them."""
+    check_provided(container, PROVIDED)
+    container.wire(modules=list(modules))

@@ -1,18 +1,19 @@
 """Services as FastAPI dependencies, provided by the container that ``bootstrap`` wires.
 
-The names are the container's provider names; this module never imports the container, so
-the HTTP adapter depends on the application layer only.
+The names are the container's provider names, declared through ``provide`` (see
+``adapters.http.provided``, which says how they are checked); this module never imports the
+container, so the HTTP adapter depends on the application layer only.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from dependency_injector.wiring import Provide
 from fastapi import Depends, Query
 
 from adapters.http.limits import bounded_by
+from adapters.http.provided import on_loop, provide
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.index_service import IndexService
@@ -20,28 +21,11 @@ from application.library_service import LibraryService
 from application.search_service import SearchService
 from domain.errors import InvalidFilter
 
-
-def on_loop(marker: Any) -> Any:
-    """``Depends`` on a coroutine that answers ``marker``: FastAPI awaits it on the event loop.
-
-    ``Depends(Provide[...])`` makes the marker itself the dependency, a plain callable, which
-    FastAPI runs in the thread pool: one more round trip between the event loop and a worker
-    thread on every request, only to get the marker back, which ``@inject`` then replaces
-    with the container's service. The marker also stays in the ``Annotated`` metadata, after
-    this ``Depends``, which is where ``@inject`` finds it (FastAPI ignores it there).
-    """
-
-    async def provided() -> Any:
-        return marker
-
-    return Depends(provided)
-
-
-_LIBRARIES = Provide["library_service"]
-_DOCUMENTS = Provide["document_service"]
-_CHUNKS = Provide["chunk_service"]
-_INDEXES = Provide["index_service"]
-_SEARCHES = Provide["search_service"]
+_LIBRARIES = provide("library_service", LibraryService)
+_DOCUMENTS = provide("document_service", DocumentService)
+_CHUNKS = provide("chunk_service", ChunkService)
+_INDEXES = provide("index_service", IndexService)
+_SEARCHES = provide("search_service", SearchService)
 
 Libraries = Annotated[LibraryService, on_loop(_LIBRARIES), _LIBRARIES]
 Documents = Annotated[DocumentService, on_loop(_DOCUMENTS), _DOCUMENTS]

@@ -4,13 +4,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from adapters.http.deps import on_loop
+from adapters.http.provided import on_loop, provide
 from adapters.http.schemas import Problem
 from application.replication import ClusterService, LogServer
 
@@ -19,9 +19,9 @@ router = APIRouter(prefix="/v1/cluster", tags=["cluster"])
 SnapshotSource = Callable[[], Path]
 """Takes a consistent copy of the store and returns its path (the caller deletes it)."""
 
-_CLUSTER = Provide["cluster_service"]
-_LOG_SERVER = Provide["log_server"]
-_SNAPSHOT_SOURCE = Provide["snapshot_source"]
+_CLUSTER = provide("cluster_service", ClusterService)
+_LOG_SERVER = provide("log_server", LogServer)
+_SNAPSHOT_SOURCE = provide("snapshot_source", SnapshotSource)
 Cluster = Annotated[ClusterService, on_loop(_CLUSTER), _CLUSTER]
 Log = Annotated[LogServer, on_loop(_LOG_SERVER), _LOG_SERVER]
 Snapshots = Annotated[SnapshotSource, on_loop(_SNAPSHOT_SOURCE), _SNAPSHOT_SOURCE]

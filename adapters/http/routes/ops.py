@@ -3,13 +3,13 @@
 from collections.abc import Callable
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.http.deps import on_loop
 from adapters.http.metrics import HttpMetrics
 from adapters.http.problems import problem_response, problem_responses
+from adapters.http.provided import on_loop, provide
 from adapters.http.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -17,11 +17,14 @@ router = APIRouter(tags=["operations"])
 ReadinessCheck = Callable[[], str | None]
 """Returns None when the node is ready to serve, else the reason it is not."""
 
-_READINESS = Provide["readiness"]
-_NODE_ROLE = Provide["node_role"]
-_HTTP_METRICS = Provide["http_metrics"]
+NodeRoleCheck = Callable[[], str | None]
+"""Returns the node's role in a cluster, or None on a standalone node."""
+
+_READINESS = provide("readiness", ReadinessCheck)
+_NODE_ROLE = provide("node_role", NodeRoleCheck)
+_HTTP_METRICS = provide("http_metrics", HttpMetrics)
 Readiness = Annotated[ReadinessCheck, on_loop(_READINESS), _READINESS]
-NodeRole = Annotated[Callable[[], str | None], on_loop(_NODE_ROLE), _NODE_ROLE]
+NodeRole = Annotated[NodeRoleCheck, on_loop(_NODE_ROLE), _NODE_ROLE]
 Metrics = Annotated[HttpMetrics, on_loop(_HTTP_METRICS), _HTTP_METRICS]
 
 
