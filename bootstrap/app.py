@@ -17,7 +17,6 @@ from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
 from adapters.http.replication_metrics import ReplicationCollector
 from adapters.http.routes import chunks, cluster, documents, libraries, ops, search
-from bootstrap.cluster import ClusterRuntime
 from bootstrap.container import Container, wire_routes
 from bootstrap.settings import Settings
 
@@ -36,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     container = Container(settings=settings)
     wire_routes(container, ROUTE_MODULES)
-    replication = ClusterRuntime(container, settings)
+    replication = container.cluster_runtime()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

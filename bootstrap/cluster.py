@@ -17,9 +17,18 @@ import etcd3gw
 
 from adapters.replication.etcd import EtcdCoordinator, parse_cluster_url
 from adapters.replication.follower import Follower
-from application.replication import Member, compact_log
-from bootstrap.container import Container
+from application.live import LiveLibraries
+from application.replication import (
+    LogApplier,
+    LogFeed,
+    Member,
+    NodeState,
+    ReplicaTracker,
+    compact_log,
+)
 from bootstrap.settings import Settings
+from domain.ports import UnitOfWorkFactory
+from domain.replication import LoggedUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +36,47 @@ COMPACT_EVERY = 2.0
 
 
 class ClusterRuntime:
-    """The replication threads of one node; ``start`` after the libraries are loaded."""
+    """The replication threads of one node; ``start`` after the libraries are loaded.
 
-    def __init__(self, container: Container, settings: Settings) -> None:
-        self._container = container
+    It gets each collaborator it uses, and answers ``members`` for ``ClusterService`` (None
+    until the node has joined a cluster)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: NodeState,
+        feed: LogFeed,
+        tracker: ReplicaTracker,
+        applier: LogApplier,
+        live: LiveLibraries,
+        uow_factory: UnitOfWorkFactory,
+        store_uow_factory: LoggedUnitOfWorkFactory,
+    ) -> None:
         self._settings = settings
+        self._state = state
+        self._feed = feed
+        self._tracker = tracker
+        self._applier = applier
+        self._live = live
+        self._uow_factory = uow_factory
+        self._store_uow_factory = store_uow_factory
         self.coordinator: EtcdCoordinator | None = None
         self.follower: Follower | None = None
         self._stop = threading.Event()
         self._compactor = threading.Thread(target=self._compact_loop, name="log-compactor")
         self._compactor.daemon = True
 
+    def members(self) -> list[Member] | None:
+        coordinator = self.coordinator
+        if coordinator is None:
+            return None
+        return [Member(n.node_id, n.url, n.role, n.applied_index) for n in coordinator.nodes()]
+
     def start(self) -> None:
-        c = self._container
         settings = self._settings
-        feed = c.log_feed()
-        state = c.node_state()
-        feed.reset(c.log_applier().position())
+        feed = self._feed
+        state = self._state
+        feed.reset(self._applier.position())
         if settings.cluster is None:
             state.become_leader(max(1, feed.position.term), math.inf)
             self._compactor.start()
@@ -54,18 +87,15 @@ class ClusterRuntime:
         client = etcd3gw.Etcd3Client(host=host, port=port, timeout=max(0.5, settings.lease_ttl / 4))
         state.observe_term(feed.position.term)
         coordinator = EtcdCoordinator(
-            client, state, lambda: feed.position, c.replica_tracker(), ttl=settings.lease_ttl
+            client, state, lambda: feed.position, self._tracker, ttl=settings.lease_ttl
         )
-        c.cluster_service().members = lambda: [
-            Member(n.node_id, n.url, n.role, n.applied_index) for n in coordinator.nodes()
-        ]
         headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
         self.follower = Follower(
             state,
-            c.log_applier(),
+            self._applier,
             feed,
-            c.live(),
-            c.uow_factory(),
+            self._live,
+            self._uow_factory,
             settings.database_path,
             headers,
             wait=min(2.0, settings.lease_ttl / 2),
@@ -99,10 +129,10 @@ class ClusterRuntime:
     def _compact(self) -> None:
         """Forget entries every live node holds, past ``--log-retention`` of slack. The
         entry at the slowest node's position stays, to check that node's next pull."""
-        own = self._container.log_feed().position.index
+        own = self._feed.position.index
         floor = own
         if self.coordinator is not None:
             floor = min([own, *(n.applied_index for n in self.coordinator.nodes())])
         through = floor - 1 - self._settings.log_retention
         if through > 0:
-            compact_log(self._container.store_uow_factory(), through)
+            compact_log(self._store_uow_factory, through)

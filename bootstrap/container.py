@@ -30,6 +30,7 @@ from application.replication import (
 )
 from application.search_service import SearchService
 from application.writes import Writer
+from bootstrap.cluster import ClusterRuntime
 from bootstrap.settings import Settings
 from bootstrap.snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
@@ -108,7 +109,21 @@ class Container(containers.DeclarativeContainer):
     log_server = providers.Singleton(
         LogServer, store_uow_factory, node_state, log_feed, replica_tracker
     )
-    cluster_service = providers.Singleton(ClusterService, node_state, log_feed)
+    # The election and the follower start with the app; /v1/cluster lists what they see.
+    cluster_runtime = providers.Singleton(
+        ClusterRuntime,
+        settings,
+        node_state,
+        log_feed,
+        replica_tracker,
+        log_applier,
+        live,
+        uow_factory,
+        store_uow_factory,
+    )
+    cluster_service = providers.Singleton(
+        ClusterService, node_state, log_feed, cluster_runtime.provided.members
+    )
     snapshot_source = providers.Callable(store_snapshot_source, settings)
     node_role = providers.Callable(node_role_of, settings, node_state)
 

@@ -29,19 +29,24 @@ class ClusterStatus:
 
 
 class ClusterService:
-    """What ``GET /v1/cluster`` reports. ``members`` is set by the election adapter when
-    the node joins a cluster; a standalone node lists itself."""
+    """What ``GET /v1/cluster`` reports. ``members`` lists the cluster as the election
+    adapter sees it, or answers None while the node is not in a cluster: a standalone node
+    lists itself."""
 
-    def __init__(self, state: NodeState, feed: LogFeed) -> None:
+    def __init__(
+        self,
+        state: NodeState,
+        feed: LogFeed,
+        members: Callable[[], builtins.list[Member] | None] = lambda: None,
+    ) -> None:
         self._state = state
         self._feed = feed
-        self.members: Callable[[], builtins.list[Member]] | None = None
+        self._members = members
 
     def status(self) -> ClusterStatus:
         state = self._state
         applied = self._feed.position.index
-        if self.members is None:
+        nodes = self._members()
+        if nodes is None:
             nodes = [Member(state.node_id, state.url, state.role.value, applied)]
-        else:
-            nodes = self.members()
         return ClusterStatus(state.node_id, state.role, state.leader, state.term(), applied, nodes)
