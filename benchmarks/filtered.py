@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from dependency_injector import providers
 from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ from application.index_service import IndexService  # noqa: E402
 from application.library_service import LibraryService  # noqa: E402
 from application.live import LiveLibraries, LiveLibrary  # noqa: E402
 from application.search_service import SearchService  # noqa: E402
-from application.writes import Writer  # noqa: E402
+from bootstrap.container import Container  # noqa: E402
+from bootstrap.settings import Settings  # noqa: E402
 from domain.filters import parse_filter  # noqa: E402
 from domain.limits import Limits  # noqa: E402
 
@@ -132,19 +134,19 @@ class Bench:
         def uow_factory(*, read_only: bool = False) -> MemoryUnitOfWork:
             return MemoryUnitOfWork(store, read_only=read_only)
 
-        live = LiveLibraries()
-        limits = Limits()
-        writer = Writer(uow_factory, live, limits)
-
         def run_now(job: Callable[[], None]) -> None:
             job()  # builds run in the foreground: the benchmark times them
 
+        # The product's container, over a plain in-memory store (no log recorded).
+        container = Container(settings=Settings(storage="memory"))
+        container.uow_factory.override(providers.Object(uow_factory))
+        container.index_build_launcher.override(providers.Object(run_now))
         return cls(
-            live=live,
-            chunks=ChunkService(uow_factory, live, writer, limits),
-            libraries=LibraryService(uow_factory, live, limits),
-            indexes=IndexService(uow_factory, live, run_now),
-            search=SearchService(uow_factory, live, limits),
+            live=container.live(),
+            chunks=container.chunk_service(),
+            libraries=container.library_service(),
+            indexes=container.index_service(),
+            search=container.search_service(),
         )
 
 

@@ -15,7 +15,7 @@ from adapters.http.provided import PROVIDED
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
-from application.index_service import IndexService
+from application.index_service import IndexService, Launcher, thread_launcher
 from application.index_snapshots import IndexSnapshotter
 from application.library_service import LibraryService
 from application.live import LiveLibraries
@@ -94,8 +94,10 @@ class Container(containers.DeclarativeContainer):
 
     index_snapshot_store = providers.Singleton(open_index_snapshots, settings)
     index_snapshotter = providers.Singleton(IndexSnapshotter, index_snapshot_store, live)
+    # Index builds run on threads; a test or benchmark overrides this to run them itself.
+    index_build_launcher: providers.Provider[Launcher] = providers.Object(thread_launcher)
     index_service = providers.Singleton(
-        IndexService, uow_factory, live, snapshotter=index_snapshotter
+        IndexService, uow_factory, live, index_build_launcher, snapshotter=index_snapshotter
     )
     writer = providers.Singleton(
         Writer, uow_factory, live, limits, index_service.provided.rebuild_if_drifted

@@ -1,5 +1,5 @@
-"""The application services wired over the in-memory store, as bootstrap/container.py wires
-them over SQLite: fast service tests with no database and no server."""
+"""The application services of bootstrap/container.py, with the in-memory store in place of
+SQLite: fast service tests with no database and no server."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from application.index_service import IndexService
 from application.library_service import LibraryService
 from application.live import LiveLibraries
 from application.search_service import SearchService
-from application.writes import Writer
 from domain.errors import StoreUnavailable
 from domain.limits import Limits
 from domain.models import Vector
+from tests.support.services import service_container
 
 DIM = 4
 
@@ -90,19 +90,18 @@ def build_services(
     def uow_factory(*, read_only: bool = False) -> MemoryUnitOfWork:
         return SwitchableUnitOfWork(store, switch, read_only=read_only)
 
-    live = LiveLibraries()
-    limits = limits or Limits()
-    writer = Writer(uow_factory, live, limits)
     pending: list[Callable[[], None]] = []
-    indexes = IndexService(uow_factory, live, launcher or pending.append)
+    container = service_container(
+        uow_factory, limits=limits or Limits(), launcher=launcher or pending.append
+    )
     return Services(
         store=store,
-        live=live,
-        libraries=LibraryService(uow_factory, live, limits),
-        documents=DocumentService(uow_factory, live, writer, limits),
-        chunks=ChunkService(uow_factory, live, writer, limits),
-        search=SearchService(uow_factory, live, limits),
-        indexes=indexes,
+        live=container.live(),
+        libraries=container.library_service(),
+        documents=container.document_service(),
+        chunks=container.chunk_service(),
+        search=container.search_service(),
+        indexes=container.index_service(),
         switch=switch,
         pending_builds=pending,
     )

@@ -14,18 +14,15 @@ import pytest
 
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from adapters.persistence.memory import MemoryUnitOfWork
-from application.chunk_service import ChunkService
 from application.dto import NewLibrary, SearchQuery
-from application.index_service import IndexService
 from application.index_snapshots import IndexSnapshotter
 from application.live import LiveLibraries
 from application.search_service import SearchService
-from application.writes import Writer
 from domain.index.ivf import IvfIndex
-from domain.limits import Limits
 from domain.models import IndexState, IndexType
 from domain.ports import UnitOfWorkFactory
 from tests.application.conftest import DIM, Services, chunk_input, vector
+from tests.support.services import service_container
 
 QUERIES = [vector(10_000 + i) for i in range(20)]
 
@@ -35,6 +32,11 @@ def uow_factory(services: Services) -> UnitOfWorkFactory:
         return MemoryUnitOfWork(services.store, read_only=read_only)
 
     return factory
+
+
+def search_over(services: Services, live: LiveLibraries) -> SearchService:
+    """The search service of a node whose live libraries are ``live``, over the same store."""
+    return service_container(uow_factory(services), live=live).search_service()
 
 
 def restart(services: Services, snapshots: NpzIndexSnapshots) -> LiveLibraries:
@@ -79,7 +81,7 @@ def test_restart_serves_the_snapshot_with_the_same_answers(
     assert restored.index_source == "snapshot"
     assert restored.index.spec.type.value == index_type
     assert len(restored.index) == 299
-    assert answers(SearchService(uow_factory(services), live, Limits()), library_id) == before
+    assert answers(search_over(services, live), library_id) == before
 
 
 def test_an_unchanged_index_is_not_saved_twice(
@@ -106,7 +108,7 @@ def test_a_write_after_the_snapshot_makes_it_stale_and_it_is_rebuilt(
 
     assert live.get(library_id).index_source == "store"
     assert "stale (revision" in caplog.text
-    search = SearchService(uow_factory(services), live, Limits())
+    search = search_over(services, live)
     for seed, chunk_id in ((31_337, "late"), (424_242, "c7")):
         hits = search.search(library_id, SearchQuery(vector=vector(seed), k=1)).hits
         assert [hit.chunk_id for hit in hits] == [chunk_id]
@@ -129,7 +131,7 @@ def test_a_corrupted_snapshot_is_rebuilt_from_the_store(
 
     assert live.get(library_id).index_source == "store"
     assert "corrupt" in caplog.text
-    assert answers(SearchService(uow_factory(services), live, Limits()), library_id) == before
+    assert answers(search_over(services, live), library_id) == before
 
 
 def test_a_library_created_again_under_the_same_id_ignores_the_old_snapshot(
@@ -194,8 +196,13 @@ def test_a_build_that_goes_live_saves_its_snapshot(
     services: Services, snapshots: NpzIndexSnapshots
 ) -> None:
     pending: list[Callable[[], None]] = []
-    snapshotter = IndexSnapshotter(snapshots, services.live)
-    indexes = IndexService(uow_factory(services), services.live, pending.append, snapshotter)
+    container = service_container(
+        uow_factory(services),
+        launcher=pending.append,
+        live=services.live,
+        index_snapshots=snapshots,
+    )
+    indexes = container.index_service()
     library_id = services.libraries.create(NewLibrary(name="p", dimension=DIM)).library.id
     services.chunks.write_batch(library_id, [chunk_input(f"c{i}", seed=i) for i in range(80)])
 
@@ -211,9 +218,9 @@ def test_a_build_that_goes_live_saves_its_snapshot(
 def test_ivf_drift_starts_one_background_rebuild_of_the_same_spec(services: Services) -> None:
     pending: list[Callable[[], None]] = []
     live = services.live
-    indexes = IndexService(uow_factory(services), live, pending.append)
-    writer = Writer(uow_factory(services), live, Limits(), indexes.rebuild_if_drifted)
-    chunks = ChunkService(uow_factory(services), live, writer, Limits())
+    container = service_container(uow_factory(services), launcher=pending.append, live=live)
+    indexes = container.index_service()
+    chunks = container.chunk_service()  # its writer asks the index service about drift
     library_id = services.libraries.create(
         NewLibrary(name="p", dimension=DIM, index_type="ivf", index_params={"nlist": 4})
     ).library.id
@@ -263,7 +270,7 @@ def test_deleted_chunks_never_come_back_after_a_rebuild_or_a_restart(
     assert reloaded.get(library_id).index_source == "snapshot"
 
     for live in (services.live, reloaded):
-        search = SearchService(uow_factory(services), live, Limits())
+        search = search_over(services, live)
         assert len(live.get(library_id).index) == 400 - len(deleted)
         for seed in [*range(0, 400, 3), 9_999]:
             for exact in (False, True):

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from dependency_injector import providers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.persistence.memory import MemoryStore
-from adapters.replication.memory_log import MemoryLog, memory_uow_factory
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.dto import ChunkInput, ChunkPatch, LibraryPatch, NewLibrary, SearchQuery
@@ -23,12 +22,11 @@ from application.replication import (
     LogFeed,
     NodeState,
     Peer,
-    RecordingUnitOfWorkFactory,
 )
 from application.search_service import SearchService
-from application.writes import Writer
+from bootstrap.container import Container
+from bootstrap.settings import Settings
 from domain.errors import NotLeader
-from domain.limits import Limits
 from domain.replication import LoggedUnitOfWorkFactory, LogPosition
 
 DIM = 4
@@ -52,22 +50,18 @@ class Node:
 
 
 def make_node(node_id: str) -> Node:
-    state = NodeState(node_id, f"http://{node_id}")
-    store_uow = memory_uow_factory(MemoryStore(), MemoryLog())
-    live = LiveLibraries()
-    feed = LogFeed()
-    uow = RecordingUnitOfWorkFactory(store_uow, state, feed)
-    limits = Limits()
-    writer = Writer(uow, live, limits)
+    """A node as the container wires it over the in-memory store and its log."""
+    container = Container(settings=Settings(storage="memory", node_id=node_id))
+    container.node_state.override(providers.Object(NodeState(node_id, f"http://{node_id}")))
     return Node(
-        state,
-        store_uow,
-        live,
-        feed,
-        LibraryService(uow, live, limits),
-        DocumentService(uow, live, writer, limits),
-        ChunkService(uow, live, writer, limits),
-        SearchService(uow, live, limits),
+        container.node_state(),
+        container.store_uow_factory(),
+        container.live(),
+        container.log_feed(),
+        container.library_service(),
+        container.document_service(),
+        container.chunk_service(),
+        container.search_service(),
     )
 
 

@@ -26,15 +26,10 @@ import pytest
 from sqlalchemy import Engine, event
 
 from adapters.persistence.sqlite import SqlUnitOfWork, create_sqlite_engine
-from application.chunk_service import ChunkService
 from application.dto import ChunkInput, NewLibrary, SearchQuery
-from application.library_service import LibraryService
-from application.live import LiveLibraries
-from application.search_service import SearchService
-from application.writes import Writer
 from domain.errors import ChunkNotFound, StoreUnavailable
-from domain.limits import Limits
 from tests.support.server import ServerProcess
+from tests.support.services import service_container
 
 PROBLEM_JSON = "application/problem+json"
 DIM = 32
@@ -181,12 +176,11 @@ def test_services_over_a_full_sqlite_file_refuse_writes_without_touching_store_o
     quota = {"pages": 1_000_000}
     engine = capped_engine(tmp_path / "stacksdb.sqlite3", quota)
     uow_factory = partial(SqlUnitOfWork, engine)
-    live = LiveLibraries()
-    limits = Limits()
-    writer = Writer(uow_factory, live, limits)
-    libraries = LibraryService(uow_factory, live, limits)
-    chunks = ChunkService(uow_factory, live, writer, limits)
-    searches = SearchService(uow_factory, live, limits)
+    container = service_container(uow_factory)
+    live = container.live()
+    libraries = container.library_service()
+    chunks = container.chunk_service()
+    searches = container.search_service()
     library_id = libraries.create(NewLibrary(name="capped", dimension=DIM)).library.id
     rng = np.random.default_rng(3)
 
