@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Self
 
 import numpy as np
-from numba import typed, types
 from numpy.typing import NDArray
 
-from domain.index.jit import kernel
+from domain.index.ivf_lists import GROWTH, InvertedList
+from domain.index.ivf_probe import ProbeBlocks, probe_lists
 from domain.index.kmeans import train_kmeans
 from domain.index.scoring import (
     Hits,
@@ -40,14 +39,9 @@ from domain.index.scoring import (
     Mask,
     SearchParams,
     StateArrays,
-    exact_distance,
-    kept_rows,
     kernel_metric,
     keys_for,
     prepare_query,
-    scan_rows,
-    scan_scratch,
-    scan_terms,
     scores_from_exact,
     squared_norms,
 )
@@ -56,8 +50,6 @@ from domain.vectors import prepare
 
 Progress = Callable[[float], None]
 
-_GROWTH = 1.25
-_MIN_LIST_CAPACITY = 16
 _MIN_LABEL_SPACE = 64
 # An untrained index keeps one list; it trains itself once it holds this many vectors.
 AUTO_TRAIN_AT = 4_096
@@ -85,201 +77,6 @@ def default_nprobe(nlist: int) -> int:
     return max(1, min(nlist, round(2 * math.sqrt(nlist))))
 
 
-@dataclass(slots=True)
-class _List:
-    """One inverted list: a contiguous float32 block with spare rows, its labels and norms."""
-
-    vectors: Matrix
-    labels: Labels
-    sq_norms: NDArray[np.float32]
-    size: int = 0
-    _spare: int = field(default=0, repr=False)
-
-    @classmethod
-    def empty(cls, dimension: int, capacity: int = 0) -> _List:
-        return cls(
-            np.empty((capacity, dimension), dtype=np.float32),
-            np.empty(capacity, dtype=np.int64),
-            np.empty(capacity, dtype=np.float32),
-        )
-
-    def append(self, labels: Labels, vectors: Matrix, sq_norms: NDArray[np.float32]) -> int:
-        """Append rows; returns the row of the first one. O(rows·d) amortised."""
-        start = self.size
-        end = start + labels.shape[0]
-        if end > self.vectors.shape[0]:
-            self._grow(max(end, int(self.vectors.shape[0] * _GROWTH), _MIN_LIST_CAPACITY))
-        self.vectors[start:end] = vectors
-        self.labels[start:end] = labels
-        self.sq_norms[start:end] = sq_norms
-        self.size = end
-        return start
-
-    def swap_remove(self, row: int) -> int:
-        """Fill ``row`` with the last row; returns the label that moved there (or -1)."""
-        last = self.size - 1
-        moved = -1
-        if row != last:
-            self.vectors[row] = self.vectors[last]
-            self.labels[row] = self.labels[last]
-            self.sq_norms[row] = self.sq_norms[last]
-            moved = int(self.labels[row])
-        self.size = last
-        capacity = self.vectors.shape[0]
-        if capacity > _MIN_LIST_CAPACITY and self.size < capacity // 4:
-            self._grow(max(self.size * 2, _MIN_LIST_CAPACITY))
-        return moved
-
-    def _grow(self, capacity: int) -> None:
-        vectors = np.empty((capacity, self.vectors.shape[1]), dtype=np.float32)
-        vectors[: self.size] = self.vectors[: self.size]
-        labels = np.empty(capacity, dtype=np.int64)
-        labels[: self.size] = self.labels[: self.size]
-        norms = np.empty(capacity, dtype=np.float32)
-        norms[: self.size] = self.sq_norms[: self.size]
-        self.vectors, self.labels, self.sq_norms = vectors, labels, norms
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.vectors.nbytes + self.labels.nbytes + self.sq_norms.nbytes)
-
-
-class _Blocks:
-    """The lists as ``probe_lists`` reads them: numba typed lists of every list's vectors,
-    labels and |x|² (the same arrays, not copies) and an array of the lists' sizes.
-
-    Writes keep it in step (``sync`` after each change to a list, under the library's write
-    lock); a search only reads it, so concurrent searches share nothing they write.
-    """
-
-    def __init__(self, lists: list[_List]) -> None:
-        # Built and changed through compiled (cached) kernels: the typed lists' own methods
-        # would be compiled afresh in every process, seconds at start-up.
-        self.vectors, self.labels, self.sq_norms = _no_blocks()
-        self.sizes = np.array([lst.size for lst in lists], dtype=np.int64)
-        self._held: list[Matrix] = []  # the vector block each list had when last synced
-        for list_id, lst in enumerate(lists):
-            self._put(list_id, lst)
-            self._held.append(lst.vectors)
-
-    def sync(self, list_id: int, lst: _List) -> None:
-        """Take in list ``list_id``'s size, and its arrays if it reallocated them. O(1)."""
-        self.sizes[list_id] = lst.size
-        if lst.vectors is self._held[list_id]:
-            return
-        self._put(list_id, lst)
-        self._held[list_id] = lst.vectors
-
-    def _put(self, list_id: int, lst: _List) -> None:
-        _put_block(
-            self.vectors, self.labels, self.sq_norms, list_id, lst.vectors, lst.labels, lst.sq_norms
-        )
-
-
-_BLOCK_VECTORS = types.float32[:, ::1]
-_BLOCK_LABELS = types.int64[::1]
-_BLOCK_NORMS = types.float32[::1]
-
-
-@kernel
-def _no_blocks() -> tuple[typed.List, typed.List, typed.List]:
-    """Empty typed lists of vector, label and |x|² blocks."""
-    return (
-        typed.List.empty_list(_BLOCK_VECTORS),
-        typed.List.empty_list(_BLOCK_LABELS),
-        typed.List.empty_list(_BLOCK_NORMS),
-    )
-
-
-@kernel
-def _put_block(
-    vectors: typed.List,
-    labels: typed.List,
-    sq_norms: typed.List,
-    list_id: int,
-    block_vectors: Matrix,
-    block_labels: Labels,
-    block_norms: NDArray[np.float32],
-) -> None:
-    """Make list ``list_id``'s blocks these arrays (appending when it is the next list)."""
-    if list_id == len(vectors):
-        vectors.append(block_vectors)
-        labels.append(block_labels)
-        sq_norms.append(block_norms)
-        return
-    vectors[list_id] = block_vectors
-    labels[list_id] = block_labels
-    sq_norms[list_id] = block_norms
-
-
-@kernel
-def probe_lists(
-    metric: int,
-    vectors: typed.List,
-    labels: typed.List,
-    sq_norms: typed.List,
-    sizes: NDArray[np.int64],
-    order: NDArray[np.intp],
-    nprobe: int,
-    allowed: Mask,
-    filtering: bool,
-    query: Vector,
-    k: int,
-) -> tuple[Labels, NDArray[np.float64], int]:
-    """The exact ``k`` nearest allowed rows of the lists probed in ``order``: their labels,
-    nearest first (equal exact distances in the order of the lists' rows), their float64
-    ``exact_distance`` (lower is closer), and how many lists were probed.
-
-    Lists are probed (best first) until ``nprobe`` were, and, when ``filtering``, until at
-    least ``k`` allowed rows were seen. Every admitted row is scored once by ``scan_rows``;
-    only those whose float32 distance could be in the top k are re-ranked exactly. The GIL
-    is released from entry to return. O(rows scanned·d + kept·d).
-    """
-    terms = scan_terms(metric, query)
-    top, found, lower = scan_scratch(k)
-    n_top = 0
-    n_found = 0
-    probed = 0
-    seen = 0
-    for i in range(order.shape[0]):
-        if probed >= nprobe and (not filtering or seen >= k):
-            break
-        probed += 1
-        list_id = order[i]
-        size = sizes[list_id]
-        if size == 0:
-            continue
-        n_top, n_found, admitted, found, lower = scan_rows(
-            metric,
-            vectors[list_id],
-            sq_norms[list_id],
-            0,
-            size,
-            labels[list_id],
-            allowed,
-            filtering,
-            query,
-            terms,
-            list_id,
-            top,
-            n_top,
-            found,
-            lower,
-            n_found,
-        )
-        seen += admitted
-    keep = kept_rows(top, n_top, lower, n_found)
-    exact = np.empty(keep.shape[0], dtype=np.float64)
-    picked = np.empty(keep.shape[0], dtype=np.int64)
-    for i in range(keep.shape[0]):
-        list_id = found[keep[i], 0]
-        row = found[keep[i], 1]
-        exact[i] = exact_distance(metric, vectors[list_id][row], query)
-        picked[i] = labels[list_id][row]
-    best = np.argsort(exact, kind="mergesort")[:k]
-    return picked[best], exact[best], probed
-
-
 class IvfIndex:
     """Implements ``domain.ports.VectorIndex`` approximately (exact when every list is probed).
 
@@ -297,9 +94,9 @@ class IvfIndex:
         self._trained = False
         self._trained_size = 0
         self._kernel_metric = kernel_metric(metric)
-        self._lists: list[_List] = []
-        self._blocks = _Blocks([])
-        self._set_lists([_List.empty(dimension)])
+        self._lists: list[InvertedList] = []
+        self._blocks = ProbeBlocks([])
+        self._set_lists([InvertedList.empty(dimension)])
         self._list_of: NDArray[np.int32] = np.empty(0, dtype=np.int32)  # label -> list, -1
         self._row_of: NDArray[np.int64] = np.empty(0, dtype=np.int64)  # label -> row in list
         self._size = 0
@@ -340,7 +137,7 @@ class IvfIndex:
         if sample.shape[0] == 0:
             return
         self._train_on(sample)
-        self._set_lists([_List.empty(self._dimension) for _ in range(self.nlist)])
+        self._set_lists([InvertedList.empty(self._dimension) for _ in range(self.nlist)])
         self._list_of[:] = -1
         self._size = 0
         self._add_prepared(labels, stored)
@@ -351,11 +148,11 @@ class IvfIndex:
         self._centroid_norms = squared_norms(self._centroids)
         self._trained = True
         self._trained_size = prepared.shape[0]
-        self._set_lists([_List.empty(self._dimension) for _ in range(self.nlist)])
+        self._set_lists([InvertedList.empty(self._dimension) for _ in range(self.nlist)])
 
-    def _set_lists(self, lists: list[_List]) -> None:
+    def _set_lists(self, lists: list[InvertedList]) -> None:
         self._lists = lists
-        self._blocks = _Blocks(lists)
+        self._blocks = ProbeBlocks(lists)
 
     # -- the VectorIndex protocol -------------------------------------------------------
 
@@ -587,7 +384,7 @@ class IvfIndex:
         index._centroid_norms = squared_norms(centroids)
         index._trained = bool(state["trained"])
         index._trained_size = int(state["trained_size"])
-        lists = [_List.empty(dimension, int(size)) for size in sizes.tolist()]
+        lists = [InvertedList.empty(dimension, int(size)) for size in sizes.tolist()]
         if labels.shape[0]:
             index._ensure_label_space(int(labels.max()) + 1)
         norms = squared_norms(vectors)
@@ -606,7 +403,7 @@ class IvfIndex:
         current = self._list_of.shape[0]
         if needed <= current:
             return
-        size = max(needed, int(current * _GROWTH), _MIN_LABEL_SPACE)
+        size = max(needed, int(current * GROWTH), _MIN_LABEL_SPACE)
         list_of = np.full(size, -1, dtype=np.int32)
         list_of[:current] = self._list_of
         row_of = np.zeros(size, dtype=np.int64)
