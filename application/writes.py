@@ -94,7 +94,6 @@ class Writer:
     ) -> None:
         self._uow_factory = uow_factory
         self._live = live
-        self.limits = limits
         self._validator = WriteValidator(limits, live)
         # Called after each committed write, with the lock released (IVF drift checks).
         self._after_write = after_write
