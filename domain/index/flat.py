@@ -15,6 +15,7 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.index.batches import last_of_each
 from domain.index.scoring import (
     Hits,
     Labels,
@@ -78,7 +79,7 @@ class FlatIndex:
         """Insert or replace one vector per label (the last wins when a label repeats)."""
         if labels.shape[0] == 0:
             return
-        labels, vectors = _last_of_each(labels, prepare(vectors, self._metric))
+        labels, vectors = last_of_each(labels, prepare(vectors, self._metric))
         self._ensure_label_space(int(labels.max()) + 1)
         rows = self._row_of[labels]
         new = rows < 0
@@ -267,13 +268,3 @@ def _resized(array: NDArray[Any], capacity: int, keep: int) -> NDArray[Any]:
     out = np.empty(capacity, dtype=array.dtype)
     out[:keep] = array[:keep]
     return out
-
-
-def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
-    """Deduplicate ``labels`` keeping each one's last vector."""
-    reversed_labels = labels[::-1]
-    uniq, first_in_reversed = np.unique(reversed_labels, return_index=True)
-    if uniq.shape[0] == labels.shape[0]:
-        return labels, vectors
-    positions = labels.shape[0] - 1 - first_in_reversed
-    return uniq, vectors[positions]

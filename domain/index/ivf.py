@@ -30,6 +30,7 @@ from typing import Self
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.index.batches import last_of_each
 from domain.index.ivf_lists import GROWTH, InvertedList
 from domain.index.ivf_probe import ProbeBlocks, probe_lists
 from domain.index.kmeans import train_kmeans
@@ -215,7 +216,7 @@ class IvfIndex:
             self.train()
 
     def _add_prepared(self, labels: Labels, vectors: Matrix) -> None:
-        labels, vectors = _last_of_each(labels, vectors)
+        labels, vectors = last_of_each(labels, vectors)
         self.remove(labels)
         self._ensure_label_space(int(labels.max()) + 1)
         targets = self._nearest_lists(vectors)
@@ -409,11 +410,3 @@ class IvfIndex:
         row_of = np.zeros(size, dtype=np.int64)
         row_of[:current] = self._row_of
         self._list_of, self._row_of = list_of, row_of
-
-
-def _last_of_each(labels: Labels, vectors: Matrix) -> tuple[Labels, Matrix]:
-    """Deduplicate ``labels`` keeping each one's last vector."""
-    uniq, first_in_reversed = np.unique(labels[::-1], return_index=True)
-    if uniq.shape[0] == labels.shape[0]:
-        return labels, vectors
-    return uniq, vectors[labels.shape[0] - 1 - first_in_reversed]

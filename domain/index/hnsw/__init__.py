@@ -1,5 +1,6 @@
 """HNSW: the graph's layout and search (``graph``), insertion and the neighbour heuristic
-(``insertion``), visited lists lent to walks (``visited``) and the index object (``index``)."""
+(``insertion``), reachability repair (``repair``), visited lists lent to walks (``visited``),
+the nodes' arrays (``nodes``) and the index object (``index``)."""
 
 from domain.index.hnsw.index import HnswIndex
 
