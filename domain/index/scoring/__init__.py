@@ -19,8 +19,8 @@ shortlist is about k rows; far from the origin it grows exactly as much as the b
 The package is the one home for distances and scores: ``results`` (the types every index
 speaks in), ``ranking`` (fast keys, the float32 bound, ``shortlist`` and ``exact_search``,
 in NumPy), ``kernels`` (the compiled ``distance``, ``exact_distance``, ``rank_exact`` and
-``exact_top_k``) and ``rounding`` (the unit roundoffs both bounds are built from). Import
-from the package: every name is re-exported here.
+the row-scan pieces IVF's probe uses) and ``rounding`` (the unit roundoffs both bounds are
+built from). Import from the package: every name is re-exported here.
 """
 
 from domain.index.scoring.kernels import (
@@ -31,7 +31,6 @@ from domain.index.scoring.kernels import (
     ScanTerms,
     distance,
     exact_distance,
-    exact_top_k,
     keep_smallest,
     kept_rows,
     kernel_metric,
@@ -85,7 +84,6 @@ __all__ = [
     "exact_distance",
     "exact_keys",
     "exact_search",
-    "exact_top_k",
     "gathers",
     "keep_smallest",
     "kept_rows",

@@ -1,7 +1,7 @@
 """The compiled distances: the one ``distance`` (float32) and ``exact_distance`` (float64)
 of every numba kernel (HNSW walks, insertion, the heuristic, IVF probes), ``rank_exact``,
-and the exact top k of row ranges (``exact_top_k``, built from ``scan_terms``,
-``scan_rows`` and ``kept_rows``) with the GIL released throughout.
+and the pieces of an exact top k over row ranges (``scan_terms``, ``scan_rows`` and
+``kept_rows``, which IVF's probe is built from) with the GIL released throughout.
 """
 
 from __future__ import annotations
@@ -256,57 +256,3 @@ def scan_scratch(k: int) -> tuple[Bounds, Found, Bounds]:
         np.empty((capacity, 2), dtype=np.int64),
         np.empty(capacity, dtype=np.float64),
     )
-
-
-@kernel
-def exact_top_k(
-    metric: int,
-    vectors: Matrix,
-    sq_norms: NDArray[np.float32],
-    starts: NDArray[np.int64],
-    ends: NDArray[np.int64],
-    allowed: Mask,
-    filtering: bool,
-    query: Vector,
-    k: int,
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """The exact ``k`` nearest rows of ``vectors`` among the row ranges ``starts[i]`` to
-    ``ends[i]`` (scanned in that order), only rows where ``allowed`` is True when
-    ``filtering``: their rows, nearest first (equal exact distances in scan order), and their
-    ``exact_distance`` (float64; lower is closer). Exact for any finite float32 data.
-    ``sq_norms`` are the rows' ``squared_norms``; ``query`` is prepared.
-
-    O(m·d + s·d + s log s) for m rows scanned and s kept (about k for unit-scale data), with
-    the GIL released throughout.
-    """
-    if k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-    terms = scan_terms(metric, query)
-    top, found, lower = scan_scratch(k)
-    no_labels = np.empty(0, dtype=np.int64)
-    n_top = 0
-    n_found = 0
-    for r in range(starts.shape[0]):
-        n_top, n_found, _, found, lower = scan_rows(
-            metric,
-            vectors,
-            sq_norms,
-            starts[r],
-            ends[r],
-            no_labels,
-            allowed,
-            filtering,
-            query,
-            terms,
-            r,
-            top,
-            n_top,
-            found,
-            lower,
-            n_found,
-        )
-    keep = kept_rows(top, n_top, lower, n_found)
-    rows = np.empty(keep.shape[0], dtype=np.int64)
-    for i in range(keep.shape[0]):
-        rows[i] = found[keep[i], 1]
-    return rank_exact(metric, vectors, query, rows, k)
