@@ -58,6 +58,7 @@ from benchmarks.exact import (  # noqa: E402
     Dataset,
     load,
     machine,
+    markdown_table,
 )
 from tests.support.server import ServerProcess, free_port  # noqa: E402
 
@@ -465,12 +466,7 @@ def table(r: dict[str, Any]) -> str:
             "",
         ),
     ]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
-        for row in rows
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines = [markdown_table(rows)]
     info = r["machine"]
     lines.append(
         f"\n{r['data']['vectors']:,} vectors x {DIMENSION} (cosine), {r['data']['queries']} "

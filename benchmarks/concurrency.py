@@ -46,7 +46,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import wrk  # noqa: E402
-from benchmarks.exact import DEFAULT_DATA, Dataset, batch_bodies, cpu_seconds, load, machine  # noqa: E402
+from benchmarks.exact import (  # noqa: E402
+    DEFAULT_DATA,
+    Dataset,
+    batch_bodies,
+    cpu_seconds,
+    load,
+    machine,
+    markdown_table,
+)
 from domain.index.registry import build_index  # noqa: E402
 from domain.models import IndexSpec, Metric  # noqa: E402
 from domain.ports import VectorIndex  # noqa: E402
@@ -292,16 +300,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
-        for row in rows
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 def tables(r: dict[str, Any]) -> str:
     threads_rows: list[tuple[str, ...]] = [
         ("index", *(f"{t} thread{'s' if t > 1 else ''}" for t in THREADS), "differ from alone")
@@ -358,9 +356,9 @@ def tables(r: dict[str, Any]) -> str:
     return "\n\n".join(
         [
             "in-process searches, queries/s (speed-up against 1 thread)",
-            _table(threads_rows),
+            markdown_table(threads_rows),
             "over HTTP, wrk on POST .../search",
-            _table(http_rows) + footer,
+            markdown_table(http_rows) + footer,
             targets,
         ]
     )

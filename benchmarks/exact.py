@@ -140,6 +140,17 @@ def search_bodies(queries: Matrix, k: int, include: list[str]) -> list[bytes]:
     ]
 
 
+def markdown_table(rows: Sequence[tuple[str, ...]]) -> str:
+    """``rows`` (the first one the header) as an aligned Markdown table."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    lines = [
+        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
 def machine() -> dict[str, Any]:
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     return {
@@ -410,12 +421,7 @@ def table(r: dict[str, Any]) -> str:
             "",
         ),
     ]
-    widths = [max(len(row[c]) for row in rows) for c in range(5)]
-    lines = [
-        "| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
-        for row in rows
-    ]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines = [markdown_table(rows)]
     info = r["machine"]
     lines.append(
         f"\n{r['data']['vectors']:,} vectors x {DIMENSION}, {r['data']['queries']} queries, "
