@@ -51,7 +51,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.exact import Dataset, batch_bodies, cpu_seconds, load, machine  # noqa: E402
+from benchmarks.exact import (  # noqa: E402
+    Dataset,
+    batch_bodies,
+    cpu_seconds,
+    load,
+    machine,
+    markdown_table,
+)
 from tests.support.cluster import ClusterNodes  # noqa: E402
 from tests.support.etcd import EtcdProcess  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
@@ -762,12 +769,7 @@ def table(r: dict[str, Any]) -> str:
                     f"gauge max {f['gauge_lag_entries_max']:.0f}",
                 )
             )
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    lines = [
-        "| " + " | ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)) + " |"
-        for row in rows
-    ]
-    lines.insert(1, "|" + "|".join("-" * (wd + 2) for wd in widths) + "|")
+    lines = [markdown_table(rows)]
     info, prm = r["machine"], r["params"]
     lines.append(
         f"\n{r['data']['vectors']:,} vectors x {DIMENSION} ({r['data']['source']}), flat, "
