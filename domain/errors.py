@@ -147,3 +147,16 @@ class WriteNotAcknowledged(Unavailable):
     it yet, or the leader lost its lease before answering. The client may retry it."""
 
     title = "Write not acknowledged"
+
+
+class EmbedderFailed(DomainError):
+    """A remote embedder answered with an error, a malformed body or vectors of the wrong
+    shape (502); nothing was written."""
+
+    title = "Embedder failed"
+
+
+class EmbedderTimedOut(EmbedderFailed):
+    """A remote embedder did not answer in time, retries included (504)."""
+
+    title = "Embedder timed out"

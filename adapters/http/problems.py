@@ -33,7 +33,15 @@ from adapters.http.errors import (
     ValidationFailed,
 )
 from adapters.http.schemas import Problem
-from domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from domain.errors import (
+    Conflict,
+    DomainError,
+    EmbedderFailed,
+    EmbedderTimedOut,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,9 @@ RULES: tuple[Rule, ...] = (
     # Store refusing writes, not the leader, leader unreachable, replica behind ?min_index,
     # write not acknowledged by enough followers: the same request may succeed shortly.
     Rule(Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "1"}),
+    # A remote embedder that failed or timed out; nothing was written.
+    Rule(EmbedderTimedOut, status.HTTP_504_GATEWAY_TIMEOUT),
+    Rule(EmbedderFailed, status.HTTP_502_BAD_GATEWAY),
     Rule(DomainError, status.HTTP_400_BAD_REQUEST),
     # Conditions of the HTTP edge.
     Rule(Unauthorized, status.HTTP_401_UNAUTHORIZED, {"WWW-Authenticate": "Bearer"}),

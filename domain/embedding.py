@@ -1,0 +1,84 @@
+"""Embedders: text in, vectors out. The port the core uses and the specs a library stores.
+
+A library may name an embedder (``EmbedderSpec``); the server then embeds chunk texts on the
+leader before the commit, and search queries before the vector search. The adapters live in
+``adapters/embedders/`` (the bundled MiniLM, OpenAI-compatible and Cohere endpoints); the
+core sees only ``Embedder`` and asks ``EmbedderFactory`` for one per spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.models import Matrix
+
+# Where a key may come from: the name of an environment variable of the server, never the
+# key itself, so that no key is stored, logged or echoed.
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+Url = Annotated[str, Field(min_length=1, max_length=2_048, pattern=r"^https?://")]
+ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Purpose(StrEnum):
+    """What a text is embedded for. Asymmetric models (Cohere's ``input_type``) embed a
+    stored passage and a search query differently; symmetric ones ignore it."""
+
+    DOCUMENT = "document"
+    QUERY = "query"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MiniLmSpec(_Spec):
+    """all-MiniLM-L6-v2, bundled with the server and run on its CPU (384 dimensions)."""
+
+    provider: Literal["minilm"] = "minilm"
+
+
+class OpenAiSpec(_Spec):
+    """Any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama, vLLM, TEI)."""
+
+    provider: Literal["openai"] = "openai"
+    url: Url
+    model: ModelName
+    api_key_env: EnvName | None = None
+
+
+class CohereSpec(_Spec):
+    """Cohere's embed API; ``url`` defaults to Cohere's own."""
+
+    provider: Literal["cohere"] = "cohere"
+    model: ModelName
+    url: Url | None = None
+    api_key_env: EnvName | None = None
+
+
+EmbedderSpec = Annotated[MiniLmSpec | OpenAiSpec | CohereSpec, Field(discriminator="provider")]
+
+
+class Embedder(Protocol):
+    """Turns texts into float32 vectors of one fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """A short label for logs and metrics (provider and model)."""
+
+    @property
+    def dimension(self) -> int:
+        """The length of every vector this embedder returns."""
+
+    def embed(self, texts: Sequence[str], purpose: Purpose) -> Matrix:
+        """One row per text, in order, as a C-contiguous float32 ``(len(texts), dimension)``
+        matrix. Raises ``EmbedderFailed`` or ``EmbedderTimedOut`` when a remote provider
+        cannot answer; never returns fewer rows or another dimension."""
+
+
+class EmbedderFactory(Protocol):
+    def __call__(self, spec: EmbedderSpec) -> Embedder:
+        """The embedder a spec names (built once and shared per spec)."""
