@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from domain.models import Matrix
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # Where a key may come from: the name of an environment variable of the server, never the
 # key itself, so that no key is stored, logged or echoed.
@@ -61,6 +61,9 @@ class CohereSpec(_Spec):
 
 EmbedderSpec = Annotated[MiniLmSpec | OpenAiSpec | CohereSpec, Field(discriminator="provider")]
 
+EMBEDDER_SPEC: TypeAdapter[EmbedderSpec] = TypeAdapter(EmbedderSpec)
+"""Parses a stored or logged spec (``EMBEDDER_SPEC.validate_python(payload)``)."""
+
 
 class Embedder(Protocol):
     """Turns texts into float32 vectors of one fixed dimension."""
@@ -73,7 +76,7 @@ class Embedder(Protocol):
     def dimension(self) -> int:
         """The length of every vector this embedder returns."""
 
-    def embed(self, texts: Sequence[str], purpose: Purpose) -> Matrix:
+    def embed(self, texts: Sequence[str], purpose: Purpose) -> NDArray[np.float32]:
         """One row per text, in order, as a C-contiguous float32 ``(len(texts), dimension)``
         matrix. Raises ``EmbedderFailed`` or ``EmbedderTimedOut`` when a remote provider
         cannot answer; never returns fewer rows or another dimension."""

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.embedding import EmbedderSpec
 from domain.errors import InvalidIndexParams
 
 # A metadata value: a JSON scalar or a list of scalars. Nested objects are refused so that
@@ -116,6 +117,32 @@ class IndexSpec:
         return self.params.model_dump(exclude_none=True)
 
 
+class TextIndexType(StrEnum):
+    BM25 = "bm25"
+    NONE = "none"
+
+
+class Bm25Params(BaseModel):
+    """Okapi BM25's term-frequency saturation ``k1`` and length normalisation ``b``;
+    ``language`` picks the analyser (``english``: stop words and a stemmer; ``none``:
+    lowercase words only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k1: Annotated[float, Field(ge=0.0, le=10.0)] = 1.2
+    b: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
+    language: Literal["english", "none"] = "english"
+
+
+class TextIndexSpec(BaseModel):
+    """The keyword index a library keeps over its chunks' text (``none``: no keyword index)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: TextIndexType = TextIndexType.BM25
+    params: Bm25Params = Field(default_factory=Bm25Params)
+
+
 class IndexState(StrEnum):
     BUILDING = "building"
     READY = "ready"
@@ -142,6 +169,9 @@ class Library:
     description: str = ""
     metadata: Metadata = field(default_factory=dict)
     index: IndexSpec = field(default_factory=IndexSpec)
+    # Texts become vectors on the leader when a library has an embedder (domain/embedding.py).
+    embedder: EmbedderSpec | None = None
+    text_index: TextIndexSpec = field(default_factory=TextIndexSpec)
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)

@@ -20,8 +20,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from domain.embedding import EMBEDDER_SPEC
 from domain.errors import Conflict
-from domain.models import Chunk, Document, IndexSpec, Library, Metric
+from domain.models import Chunk, Document, IndexSpec, Library, Metric, TextIndexSpec
 from domain.ports import UnitOfWork
 
 OpKind = Literal[
@@ -138,6 +139,10 @@ def encode_library(library: Library) -> dict[str, Any]:
         "description": library.description,
         "metadata": library.metadata,
         "index": {"type": library.index.type.value, "params": library.index.params_dict()},
+        "embedder": None
+        if library.embedder is None
+        else library.embedder.model_dump(mode="json", exclude_none=True),
+        "text_index": library.text_index.model_dump(mode="json"),
         "created_at": _time(library.created_at),
         "updated_at": _time(library.updated_at),
         "revision": library.revision,
@@ -153,6 +158,11 @@ def decode_library(payload: dict[str, Any]) -> Library:
         description=payload["description"],
         metadata=dict(payload["metadata"]),
         index=IndexSpec.parse(payload["index"]["type"], payload["index"]["params"]),
+        # Absent from entries written before libraries had them.
+        embedder=None
+        if payload.get("embedder") is None
+        else EMBEDDER_SPEC.validate_python(payload["embedder"]),
+        text_index=TextIndexSpec.model_validate(payload.get("text_index") or {}),
         created_at=_parse_time(payload["created_at"]),
         updated_at=_parse_time(payload["updated_at"]),
         revision=int(payload["revision"]),

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from adapters.persistence.sqlite import SqlUnitOfWork, create_sqlite_engine
+from adapters.persistence.sqlite.tables import SCHEMA_VERSION
+from domain.embedding import MiniLmSpec
 from domain.errors import StoreUnavailable
-from domain.models import Chunk, Document, Library
+from domain.models import Chunk, Document, Library, TextIndexSpec, TextIndexType
 
 DIM = 16
 
@@ -291,6 +293,61 @@ def test_a_database_of_a_newer_schema_is_refused(db_path: Path, engine: Engine) 
     raw.close()
     with pytest.raises(StoreUnavailable, match="newer"):
         create_sqlite_engine(db_path)
+
+
+# The tables as schema version 1 wrote them (chunks and documents left out), before embedders and keyword indexes.
+_VERSION_1_LIBRARIES = """
+CREATE TABLE libraries (
+    id VARCHAR NOT NULL PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, name VARCHAR NOT NULL,
+    description TEXT NOT NULL, metadata_json TEXT NOT NULL, dimension INTEGER NOT NULL,
+    metric VARCHAR NOT NULL, index_type VARCHAR NOT NULL, index_params_json TEXT NOT NULL,
+    revision BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
+)"""
+
+
+def test_a_version_1_database_is_migrated_and_its_libraries_get_the_defaults(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v1.sqlite3"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE sequences (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL)")
+    raw.execute("INSERT INTO sequences VALUES ('seq', 1)")
+    raw.execute(_VERSION_1_LIBRARIES)
+    raw.execute(
+        "INSERT INTO libraries VALUES ('lib', 1, 'old', '', '{}', 3, 'l2', 'hnsw', "
+        "'{\"m\": 8}', 4, 0, 0)"
+    )
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    engine = create_sqlite_engine(path)
+    try:
+        with SqlUnitOfWork(engine, read_only=True) as uow:
+            old = uow.libraries.get("lib")
+        assert old is not None
+        assert (old.name, old.dimension, old.revision, old.embedder) == ("old", 3, 4, None)
+        assert old.text_index == TextIndexSpec()
+        with SqlUnitOfWork(engine) as uow:
+            uow.libraries.save(
+                Library(
+                    name="new",
+                    dimension=384,
+                    id="new",
+                    embedder=MiniLmSpec(),
+                    text_index=TextIndexSpec(type=TextIndexType.NONE),
+                )
+            )
+            uow.commit()
+        with SqlUnitOfWork(engine, read_only=True) as uow:
+            new = uow.libraries.get("new")
+        assert new is not None
+        assert new.embedder == MiniLmSpec()
+        assert new.text_index.type is TextIndexType.NONE
+    finally:
+        engine.dispose()
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
 
 
 def test_an_engine_not_made_by_the_factory_is_refused(tmp_path: Path) -> None:

@@ -2,8 +2,16 @@ import json
 
 import numpy as np
 
-from domain.models import Chunk
-from domain.replication import LogEntry, decode_chunks, encode_chunk, save_chunks_op
+from domain.embedding import OpenAiSpec
+from domain.models import Bm25Params, Chunk, Library, TextIndexSpec
+from domain.replication import (
+    LogEntry,
+    decode_chunks,
+    decode_library,
+    encode_chunk,
+    save_chunks_op,
+    save_library_op,
+)
 
 
 def _chunks() -> list[Chunk]:
@@ -39,3 +47,22 @@ def test_entries_logged_with_one_embedding_per_chunk_still_decode() -> None:
 
 def test_an_empty_batch_decodes_to_no_chunks() -> None:
     assert decode_chunks(save_chunks_op("lib", []).payload) == []
+
+
+def test_a_library_round_trips_with_its_embedder_and_keyword_index() -> None:
+    library = Library(
+        "docs",
+        8,
+        embedder=OpenAiSpec(url="http://127.0.0.1:9/v1", model="m", api_key_env="KEY"),
+        text_index=TextIndexSpec(params=Bm25Params(k1=2.0, b=0.5, language="none")),
+    )
+    wired = json.loads(json.dumps(save_library_op(library).payload))
+    assert decode_library(wired) == library
+
+
+def test_libraries_logged_before_embedders_decode_with_the_defaults() -> None:
+    payload = save_library_op(Library("old", 4)).payload
+    del payload["embedder"], payload["text_index"]
+    decoded = decode_library(payload)
+    assert decoded.embedder is None
+    assert decoded.text_index == TextIndexSpec()

@@ -111,8 +111,19 @@ def write_lock_for(engine: Engine) -> threading.Lock:
         return lock
 
 
+# ``MIGRATIONS[v - 1]`` takes a version ``v`` file to version ``v + 1``; a new file (version 0)
+# gets the whole schema from ``create_all`` instead.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "ALTER TABLE libraries ADD COLUMN embedder_json TEXT",
+        "ALTER TABLE libraries ADD COLUMN text_index_json TEXT",
+    ),
+)
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Create the tables and the seq counter if absent; refuse a newer schema version."""
+    """Create the tables and the seq counter if absent, migrate an older schema in the same
+    transaction; refuse a newer schema version."""
     with write_lock_for(engine), engine.connect() as conn:
         _ensure_incremental_vacuum(_sqlite(conn.connection.driver_connection))
         conn.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
@@ -123,6 +134,10 @@ def ensure_schema(engine: Engine) -> None:
                     f"the database schema is version {version}, newer than this "
                     f"server's {SCHEMA_VERSION}; upgrade the server"
                 )
+            if version > 0:
+                for statements in MIGRATIONS[version - 1 :]:
+                    for statement in statements:
+                        conn.exec_driver_sql(statement)
             schema.create_all(conn)
             exists = conn.execute(
                 select(sequences.c.value).where(sequences.c.name == SEQ_COUNTER)

@@ -14,7 +14,8 @@ from adapters.persistence.sqlite.codecs import (
 from adapters.persistence.sqlite.statements import upsert
 from adapters.persistence.sqlite.tables import chunks, documents, libraries
 from adapters.persistence.sqlite.transaction import AnyRow, SqlTransaction
-from domain.models import IndexSpec, Library, Metric, Page
+from domain.embedding import EMBEDDER_SPEC
+from domain.models import IndexSpec, Library, Metric, Page, TextIndexSpec
 
 _UPSERT_LIBRARY = upsert(libraries, ["id"])
 
@@ -28,6 +29,12 @@ def _library_from_row(row: AnyRow) -> Library:
         description=row.description,
         metadata=load_json(row.metadata_json),
         index=IndexSpec.parse(row.index_type, load_json(row.index_params_json)),
+        embedder=None
+        if row.embedder_json is None
+        else EMBEDDER_SPEC.validate_json(row.embedder_json),
+        text_index=TextIndexSpec()
+        if row.text_index_json is None
+        else TextIndexSpec.model_validate_json(row.text_index_json),
         created_at=micros_to_datetime(row.created_at),
         updated_at=micros_to_datetime(row.updated_at),
         revision=row.revision,
@@ -54,6 +61,10 @@ class SqlLibraryRepository:
             "metric": library.metric.value,
             "index_type": library.index.type.value,
             "index_params_json": dump_json(library.index.params_dict()),
+            "embedder_json": None
+            if library.embedder is None
+            else library.embedder.model_dump_json(exclude_none=True),
+            "text_index_json": library.text_index.model_dump_json(),
             "revision": library.revision,
             "created_at": datetime_to_micros(library.created_at),
             "updated_at": datetime_to_micros(library.updated_at),

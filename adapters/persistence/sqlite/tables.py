@@ -28,8 +28,9 @@ from sqlalchemy import (
     Text,
 )
 
-# Bumped when the schema changes; stored in ``PRAGMA user_version``.
-SCHEMA_VERSION = 1
+# Bumped when the schema changes; stored in ``PRAGMA user_version``. Version 2 added the
+# libraries' ``embedder_json`` and ``text_index_json`` (``engine.MIGRATIONS``).
+SCHEMA_VERSION = 2
 
 # The one counter every table draws its seq from (one row update per write batch).
 SEQ_COUNTER = "seq"
@@ -55,6 +56,9 @@ libraries = Table(
     Column("metric", String, nullable=False),
     Column("index_type", String, nullable=False),
     Column("index_params_json", Text, nullable=False),
+    # NULL: no embedder, and the default keyword index (rows written before version 2).
+    Column("embedder_json", Text, nullable=True),
+    Column("text_index_json", Text, nullable=True),
     Column("revision", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
