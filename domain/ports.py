@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.index.scoring import Hits, Labels, Mask, SearchParams, StateArrays
+from domain.index.scoring import Hits, IndexQuery, Labels, Mask, SearchParams, StateArrays
 from domain.index.snapshot import IndexSnapshot
 from domain.models import (
     Chunk,
@@ -96,7 +97,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> int | None:
+        """Make the changes durable. Returns the index of the replication log entry that
+        recorded them, or None when nothing was logged (no change, or a store without a
+        log)."""
 
     def rollback(self) -> None: ...
 
@@ -155,6 +159,14 @@ class VectorIndex(Protocol):
     ) -> Hits:
         """Up to ``k`` nearest labels, best first. ``allowed`` (indexed by label) restricts
         the candidates; ``exact`` asks for a full scan whatever the index type."""
+
+    def search_many(
+        self, queries: Sequence[IndexQuery], *, executor: Executor | None = None
+    ) -> builtins.list[Hits]:
+        """What ``search`` answers for each query, in order, the same labels, order and
+        scores, with the batch's work shared: Flat and IVF score it with one matrix product
+        (per block of queries), HNSW runs its walks on ``executor``'s threads. Like
+        ``search``, writes nothing another search can see."""
 
     def items(self) -> tuple[Labels, Matrix]:
         """Copies of every live label and its stored vector, to rebuild another index."""

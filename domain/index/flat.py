@@ -10,6 +10,8 @@ label of each row, 4 for its squared norm, 8 per label ever assigned for the rev
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any, Self
 
 import numpy as np
@@ -18,12 +20,14 @@ from numpy.typing import NDArray
 from domain.index.batches import last_of_each
 from domain.index.scoring import (
     Hits,
+    IndexQuery,
     Labels,
     Mask,
     SearchParams,
     StateArrays,
     allowed_rows,
     exact_search,
+    exact_search_many,
     gathers,
     prepare_query,
     squared_norms,
@@ -144,6 +148,31 @@ class FlatIndex:
         finally:
             self._scratch.give(buffers)
         return Hits(labels[rows], scores, _strategy(mask))
+
+    def search_many(
+        self, queries: Sequence[IndexQuery], *, executor: Executor | None = None
+    ) -> list[Hits]:
+        """What ``search`` answers for each query, in order, from one matrix product per
+        block of queries (``scoring.exact_search_many``): O(m·n·d) for m queries, each then
+        shortlisted and re-ranked on its own. ``executor`` is not needed: the product is
+        the work, and BLAS runs it."""
+        if self._size == 0 or not queries:
+            return [Hits.empty() for _ in queries]
+        labels = self._row_labels[: self._size]
+        matrix = np.stack([prepare_query(q.vector, self._metric) for q in queries])
+        masks = [allowed_rows(q.allowed, labels) for q in queries]
+        found = exact_search_many(
+            self._vectors[: self._size],
+            matrix,
+            self._metric,
+            [q.k for q in queries],
+            masks=masks,
+            sq_norms=self._sq_norms[: self._size],
+        )
+        return [
+            Hits(labels[rows], scores, _strategy(mask))
+            for (rows, scores), mask in zip(found, masks, strict=True)
+        ]
 
     def items(self) -> tuple[Labels, Matrix]:
         """Copies of the live labels and their stored (prepared) vectors."""

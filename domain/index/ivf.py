@@ -1,12 +1,12 @@
 """The inverted-file index (IVF): a k-means coarse quantiser over inverted lists.
 
 Each vector lives in the list of its nearest centroid; a search ranks the centroids against
-the query (one BLAS product) and scans only the ``nprobe`` best lists in one compiled kernel
-(``probe_lists``) that holds no GIL from the first list to the ranked answer, so concurrent
-searches run on separate cores. The kernel scores each row once in float32
-(``scoring.distance``) and keeps only the rows whose float32 distance could be within a
-rigorous error bound of the k-th best (``scoring.scan_rows``), then ranks those by their
-float64 ``exact_distance``: the exact top k of the probed (and allowed) rows.
+the query (one BLAS product, shared by a batch of queries) and scans only the ``nprobe``
+best lists in one compiled kernel (``probe_lists``) that holds no GIL from the first list
+to the ranked answer, so concurrent searches run on separate cores. The kernel scores each
+row once in float32 (``scoring.distance``) and keeps only the rows whose float32 distance
+could be within a rigorous error bound of the k-th best (``scoring.scan_rows``), then ranks
+those by their float64 ``exact_distance``: the exact top k of the probed (and allowed) rows.
 
 Time: training O(i·s·nlist·d) for i k-means iterations on s ≤ 64·nlist sampled rows;
 add O(nlist·d) per vector (nearest centroid) plus O(d) amortised to append it; remove O(d)
@@ -24,22 +24,26 @@ blocks in the typed lists the kernel reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.batches import last_of_each
+from domain.index.batches import fan_out, last_of_each
 from domain.index.ivf_lists import GROWTH, InvertedList
 from domain.index.ivf_probe import ProbeBlocks, probe_lists
 from domain.index.kmeans import train_kmeans
 from domain.index.scoring import (
     Hits,
+    IndexQuery,
+    Keys,
     Labels,
     Mask,
     SearchParams,
     StateArrays,
+    exact_order,
     kernel_metric,
     keys_for,
     prepare_query,
@@ -279,11 +283,41 @@ class IvfIndex:
         if self._size == 0 or k <= 0:
             return Hits.empty("ivf")
         q = np.ascontiguousarray(prepare_query(query, self._metric), dtype=np.float32)
-        nprobe = self.nlist if exact else self._probe_width(params)
+        keys = keys_for(self._centroids, q, self._metric, self._centroid_norms)
+        return self._probe(IndexQuery(q, k, allowed, params, exact), self._ranked_lists(q, keys))
+
+    def search_many(
+        self, queries: Sequence[IndexQuery], *, executor: Executor | None = None
+    ) -> list[Hits]:
+        """What ``search`` answers for each query, in order: the centroids are scored for
+        the whole batch in one matrix product, then each query probes its lists in the
+        compiled kernel, on ``executor``'s threads when given (the kernel holds no GIL).
+        The lists come in their exact order (``scoring.exact_order``) however the product
+        rounded, so each query probes the lists its single search would."""
+        if self._size == 0 or not queries:
+            return [Hits.empty("ivf") for _ in queries]
+        matrix = np.stack([prepare_query(q.vector, self._metric) for q in queries])
+        keys = keys_for(self._centroids, matrix, self._metric, self._centroid_norms)
+        prepared = [
+            (IndexQuery(matrix[i], q.k, q.allowed, q.params, q.exact), keys[i])
+            for i, q in enumerate(queries)
+        ]
+
+        def one(item: tuple[IndexQuery, Keys]) -> Hits:
+            query, query_keys = item
+            if query.k <= 0:
+                return Hits.empty("ivf")
+            return self._probe(query, self._ranked_lists(query.vector, query_keys))
+
+        return fan_out(one, prepared, executor)
+
+    def _probe(self, query: IndexQuery, order: NDArray[np.intp]) -> Hits:
+        """Probe the lists in ``order`` for a prepared query (``search``'s second half)."""
+        allowed = query.allowed
+        nprobe = self.nlist if query.exact else self._probe_width(query.params)
         if allowed is not None and nprobe < self.nlist:
             share = min(1.0, max(int(np.count_nonzero(allowed)), 1) / self._size)
             nprobe = min(self.nlist, math.ceil(nprobe / math.sqrt(share)))
-        order = self._ranked_lists(q)
         blocks = self._blocks
         mask = _NO_MASK if allowed is None else np.ascontiguousarray(allowed, dtype=np.bool_)
         labels, distances, probed = probe_lists(
@@ -296,10 +330,10 @@ class IvfIndex:
             nprobe,
             mask,
             allowed is not None,
-            q,
-            k,
+            np.ascontiguousarray(query.vector, dtype=np.float32),
+            query.k,
         )
-        strategy = self._strategy(exact, allowed, probed, nprobe)
+        strategy = self._strategy(query.exact, allowed, probed, nprobe)
         if labels.shape[0] == 0:
             return Hits.empty(strategy)
         hits = Hits(labels, scores_from_exact(-distances, self._metric), strategy)
@@ -311,11 +345,11 @@ class IvfIndex:
             return self.nprobe
         return max(1, min(params.nprobe, self.nlist))
 
-    def _ranked_lists(self, q: Vector) -> NDArray[np.intp]:
+    def _ranked_lists(self, q: Vector, keys: Keys) -> NDArray[np.intp]:
+        """The lists nearest first, from the centroids' fast ``keys`` against ``q``."""
         if self.nlist == 1:
             return np.zeros(1, dtype=np.intp)
-        keys = keys_for(self._centroids, q, self._metric, self._centroid_norms)
-        return np.argsort(-keys, kind="stable")
+        return exact_order(keys, self._centroids, q, self._metric, self._centroid_norms)
 
     def _strategy(self, exact: bool, allowed: Mask | None, probed: int, nprobe: int) -> str:
         if exact or not self._trained or probed >= self.nlist:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.batches import last_of_each
+from domain.index.batches import fan_out, last_of_each
 from domain.index.hnsw.graph import search_graph
 from domain.index.hnsw.insertion import insert_nodes
 from domain.index.hnsw.nodes import Nodes
@@ -39,6 +40,7 @@ from domain.index.hnsw.repair import connect_layer, reach
 from domain.index.hnsw.visited import VisitedList, VisitedPool
 from domain.index.scoring import (
     Hits,
+    IndexQuery,
     Labels,
     Mask,
     SearchParams,
@@ -218,6 +220,17 @@ class HnswIndex:
         hits = Hits(nodes.node_labels[found], scores, strategy)
         hits.extra["ef"] = float(ef)
         return hits
+
+    def search_many(
+        self, queries: Sequence[IndexQuery], *, executor: Executor | None = None
+    ) -> list[Hits]:
+        """What ``search`` answers for each query, in order; the walks run on
+        ``executor``'s threads when given, each one compiled call without the GIL."""
+        return fan_out(
+            lambda q: self.search(q.vector, q.k, allowed=q.allowed, params=q.params, exact=q.exact),
+            queries,
+            executor,
+        )
 
     def unreachable(self) -> list[int]:
         """For each layer, bottom first, how many of its nodes (tombstones included) the

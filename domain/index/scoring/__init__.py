@@ -18,11 +18,13 @@ shortlist is about k rows; far from the origin it grows exactly as much as the b
 
 The package is the one home for distances and scores: ``results`` (the types every index
 speaks in), ``ranking`` (fast keys, the float32 bound, ``shortlist`` and ``exact_search``,
-in NumPy), ``kernels`` (the compiled ``distance``, ``exact_distance``, ``rank_exact`` and
-the row-scan pieces IVF's probe uses) and ``rounding`` (the unit roundoffs both bounds are
-built from). Import from the package: every name is re-exported here.
+in NumPy), ``batch`` (``exact_search_many``: the same for many queries, one matrix
+product per block of them), ``kernels`` (the compiled ``distance``, ``exact_distance``,
+``rank_exact`` and the row-scan pieces IVF's probe uses) and ``rounding`` (the unit
+roundoffs both bounds are built from). Import from the package: every name is re-exported here.
 """
 
+from domain.index.scoring.batch import exact_search_many
 from domain.index.scoring.kernels import (
     KERNEL_DOT,
     KERNEL_L2,
@@ -43,6 +45,7 @@ from domain.index.scoring.ranking import (
     GATHER_BELOW,
     allowed_rows,
     exact_keys,
+    exact_order,
     exact_search,
     gathers,
     keys_for,
@@ -52,9 +55,11 @@ from domain.index.scoring.ranking import (
     shortlist,
     squared_distances,
     squared_norms,
+    within_threshold,
 )
 from domain.index.scoring.results import (
     Hits,
+    IndexQuery,
     Keys,
     Labels,
     Mask,
@@ -71,6 +76,7 @@ __all__ = [
     "Bounds",
     "Found",
     "Hits",
+    "IndexQuery",
     "Keys",
     "Labels",
     "Mask",
@@ -83,7 +89,9 @@ __all__ = [
     "distance",
     "exact_distance",
     "exact_keys",
+    "exact_order",
     "exact_search",
+    "exact_search_many",
     "gathers",
     "keep_smallest",
     "kept_rows",
@@ -99,4 +107,5 @@ __all__ = [
     "shortlist",
     "squared_distances",
     "squared_norms",
+    "within_threshold",
 ]

@@ -99,11 +99,57 @@ def exact_keys(vectors: Matrix, query: Vector, metric: Metric) -> NDArray[np.flo
         block = vectors[start : start + _EXACT_BLOCK].astype(np.float64)
         if metric is Metric.L2:
             block -= q
+        else:
+            block *= q
+        # Summed row by row, not by a BLAS product: BLAS rounds a row's sum differently by
+        # its place among the rows of the call, and a row's key must not depend on which
+        # other rows a shortlist holds (a batch shortlists other rows than a single search).
+        if metric is Metric.L2:
             np.square(block, out=block)
             np.negative(block.sum(axis=1), out=out[start : start + block.shape[0]])
         else:
-            np.matmul(block, q, out=out[start : start + block.shape[0]])
+            np.sum(block, axis=1, out=out[start : start + block.shape[0]])
     return out
+
+
+def exact_order(
+    keys: Keys, vectors: Matrix, query: Vector, metric: Metric, sq_norms: NDArray[np.float32]
+) -> Positions:
+    """Every row of ``vectors``, best first by exact key (equal exact keys in row order),
+    given their fast ``keys`` against the prepared ``query`` from any float32 product.
+
+    Two rows whose fast keys differ by more than twice the error bound rank the same by
+    their exact keys, so only runs of rows closer than that in the fast order are re-ranked
+    exactly: the order does not depend on how the product summed (a batch's matrix product
+    and a single query's matrix-vector product round differently). O(n log n + t·d) for t
+    rows in near ties (IVF's centroids: t is small unless they crowd far from the origin).
+    """
+    bound = _Bound.of(sq_norms, query, metric)
+    if bound is None:
+        order: Positions = np.argsort(-exact_keys(vectors, query, metric), kind="stable")
+        return order
+    order = np.argsort(-keys, kind="stable")
+    ranked = keys[order].astype(np.float64)
+    near = ranked[:-1] - ranked[1:] <= 2.0 * bound.worst
+    if not near.any():
+        return order
+    # Runs of near ties: a run starts where a near pair starts after a far one.
+    starts = np.flatnonzero(near & ~np.concatenate(([False], near[:-1])))
+    ends = np.flatnonzero(near & ~np.concatenate((near[1:], [False]))) + 2
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        run = np.sort(order[start:end])  # row order, so equal exact keys keep it
+        exact = exact_keys(vectors[run], query, metric)
+        order[start:end] = run[np.argsort(-exact, kind="stable")]
+    return order
+
+
+def within_threshold(scores: Scores, metric: Metric, threshold: float) -> Mask:
+    """Which client-facing ``scores`` pass a score threshold in the metric's own direction:
+    a similarity at least ``threshold`` for cosine and dot, a distance at most it for l2.
+    Compared in float64, so the threshold is not rounded to a float32 first."""
+    wide = scores.astype(np.float64)
+    kept: Mask = wide <= threshold if metric is Metric.L2 else wide >= threshold
+    return kept
 
 
 def scores_from_exact(keys: NDArray[np.float64], metric: Metric) -> Scores:

@@ -1,5 +1,6 @@
 """The types every index speaks in: label, key and mask arrays, a snapshot's named arrays,
-per-query search overrides (``SearchParams``) and search results (``Hits``)."""
+per-query search overrides (``SearchParams``), one search of a batch (``IndexQuery``) and
+search results (``Hits``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ class SearchParams:
 
     ef: int | None = None
     nprobe: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexQuery:
+    """One search of a batch (``VectorIndex.search_many``): what ``search`` takes."""
+
+    vector: NDArray[np.float32]
+    k: int
+    allowed: Mask | None = None
+    params: SearchParams | None = None
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
