@@ -8,7 +8,9 @@ what is left, so "Running dogs" and "the dog runs" share the terms ``run`` and `
 ``none`` keeps every lowercased word as it is.
 
 The same analyser must see a library's texts and its queries, so a library's ``language`` is
-part of its keyword index and changing it rebuilds the index.
+part of its keyword index and changing it rebuilds the index. ``snowballstemmer`` hands out
+PyStemmer's compiled stemmers when ``pystemmer`` is installed (it is a dependency): the same
+Snowball algorithm, about 3x faster to index with.
 """
 
 from __future__ import annotations

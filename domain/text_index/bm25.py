@@ -31,12 +31,11 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.scoring import Hits, Labels, Mask, StateArrays
+from domain.index.scoring import Hits, Labels, Mask
 from domain.models import Bm25Params
 from domain.text_index.analysis import analyzer
 from domain.text_index.postings import Column, PostingLists
@@ -223,46 +222,6 @@ class Bm25Index:
             all_slots.append(slots)
             all_shares.append((repeat * idf) * tf / (tf + norm))
         return np.concatenate(all_slots), np.concatenate(all_shares)
-
-    # -- snapshots -----------------------------------------------------------------------------
-
-    def to_state(self) -> StateArrays:
-        """Named arrays ``from_state`` (with the same params) turns back into this index. Reads
-        only, so it may run under a read lock; dead slots go along, flagged."""
-        vocabulary = np.array(list(self._term_id), dtype=np.str_)
-        return {
-            **self._postings.to_state(),
-            "vocabulary": vocabulary,
-            "df": self._df.values.copy(),
-            "slot_label": self._slot_label.values.copy(),
-            "slot_length": self._slot_length.values.copy(),
-            "slot_terms_start": self._slot_terms_start.values.copy(),
-            "slot_alive": self._slot_alive.values.copy(),
-            "forward": self._forward.values.copy(),
-        }
-
-    @classmethod
-    def from_state(cls, state: StateArrays, params: Bm25Params) -> Self:
-        index = cls(params)
-        index._postings = PostingLists.from_state(state)
-        index._term_id = {str(term): i for i, term in enumerate(state["vocabulary"].tolist())}
-        index._vocabulary_bytes = sum(map(_term_bytes, index._term_id))
-        index._df = Column(np.int64, state["df"])
-        index._slot_label = Column(np.int64, state["slot_label"])
-        index._slot_length = Column(np.int64, state["slot_length"])
-        index._slot_alive = Column(np.bool_, state["slot_alive"])
-        index._slot_terms_start = Column(np.int64, state["slot_terms_start"])
-        index._forward = Column(np.int32, state["forward"])
-        alive = index._slot_alive.values
-        index._slot_of_label = dict(
-            zip(
-                index._slot_label.values[alive].tolist(),
-                np.flatnonzero(alive).tolist(),
-                strict=True,
-            )
-        )
-        index._total_length = int(index._slot_length.values[alive].sum())
-        return index
 
     # -- helpers -------------------------------------------------------------------------------
 

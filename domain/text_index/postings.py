@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from domain.index.scoring import StateArrays
-
 GROWTH = 1.5
 _MIN_CAPACITY = 4
 
@@ -105,22 +103,4 @@ class PostingLists:
             renumbered = new_slot[slots]
             kept = renumbered >= 0
             lists.extend(lists.add_term(), renumbered[kept].astype(np.int32), tfs[kept])
-        return lists
-
-    def to_state(self) -> StateArrays:
-        """Compressed sparse rows: term i's postings are ``slots[starts[i]:starts[i + 1]]``."""
-        sizes = self._sizes.values
-        starts = np.zeros(len(self) + 1, np.int64)
-        np.cumsum(sizes, out=starts[1:])
-        filled = [block[:, :size] for block, size in zip(self._blocks, sizes.tolist(), strict=True)]
-        joined = np.concatenate(filled, axis=1) if filled else np.empty((2, 0), np.int32)
-        return {"posting_starts": starts, "posting_slots": joined[0], "posting_tfs": joined[1]}
-
-    @classmethod
-    def from_state(cls, state: StateArrays) -> PostingLists:
-        lists = cls()
-        starts = state["posting_starts"]
-        slots, tfs = state["posting_slots"], state["posting_tfs"]
-        for start, end in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-            lists.extend(lists.add_term(), slots[start:end], tfs[start:end])
         return lists

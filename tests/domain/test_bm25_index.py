@@ -126,9 +126,6 @@ def test_scores_equal_the_formula_after_writes_deletes_and_compaction(
         for query in queries:
             assert_ranks_like(index, texts, query, k)
     assert len(index) == len(texts)
-    restored = Bm25Index.from_state(index.to_state(), params)
-    for query in queries:
-        assert_ranks_like(restored, texts, query, k)
 
 
 def test_search_keeps_only_labels_the_mask_allows() -> None:
