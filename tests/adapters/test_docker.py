@@ -258,13 +258,14 @@ def test_the_healthcheck_sends_the_api_key_when_one_is_set(
 
 
 _CACHE_MISSES = """
+from adapters.embedders import bert_kernels
 from bootstrap.warmup import warm_up
 from domain.index.hnsw import graph, insertion, repair
 
 warm_up()
 kernels = [
     value
-    for module in (graph, insertion, repair)
+    for module in (graph, insertion, repair, bert_kernels)
     for value in vars(module).values()
     if hasattr(value, "stats")
 ]
