@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.embedding import EmbedderSpec
 from domain.index.scoring import SearchParams
 from domain.models import Document, IndexStatus, Library, Metadata, Vector
 
@@ -14,9 +15,11 @@ Embedding = Sequence[float] | Vector
 
 @dataclass(frozen=True, slots=True)
 class ChunkInput:
+    """A chunk to write; without ``embedding`` the library's embedder makes one."""
+
     document_id: str
     text: str
-    embedding: Embedding
+    embedding: Embedding | None
     metadata: Metadata = field(default_factory=dict)
     id: str | None = None
 
@@ -39,14 +42,17 @@ class LibraryPatch:
 
 @dataclass(frozen=True, slots=True)
 class NewLibrary:
+    """A library to create; ``dimension`` may be left to its ``embedder``."""
+
     name: str
-    dimension: int
+    dimension: int | None
     metric: str = "cosine"
     description: str = ""
     metadata: Metadata = field(default_factory=dict)
     index_type: str = "flat"
     index_params: dict[str, Any] | None = None
     id: str | None = None
+    embedder: EmbedderSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from application.dto import LibraryInfo, LibraryPatch, NewLibrary
+from application.embedding_service import EmbeddingService
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import AlreadyExists, InvalidInput, LibraryNotFound
 from domain.limits import Limits
@@ -13,16 +14,22 @@ from domain.ports import UnitOfWork, UnitOfWorkFactory
 
 
 class LibraryService:
-    def __init__(self, uow_factory: UnitOfWorkFactory, live: LiveLibraries, limits: Limits) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        live: LiveLibraries,
+        limits: Limits,
+        embeddings: EmbeddingService,
+    ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self._limits = limits
+        self._embeddings = embeddings
         # Serialises creations so two requests with the same client id cannot both pass the
         # existence check. Taken before nothing else, so it adds no lock-order edge.
         self._create_mutex = threading.Lock()
 
     def create(self, request: NewLibrary) -> LibraryInfo:
-        self._limits.check_dimension(request.dimension)
         self._limits.check_metadata(request.metadata)
         try:
             metric = Metric(request.metric)
@@ -31,13 +38,15 @@ class LibraryService:
                 f"unknown metric {request.metric!r}; expected cosine, dot or l2", location="metric"
             ) from None
         spec = IndexSpec.parse(request.index_type, request.index_params)
+        dimension = self._dimension_of(request)  # last: it may ask a remote embedder
         library = Library(
             name=request.name,
-            dimension=request.dimension,
+            dimension=dimension,
             metric=metric,
             description=request.description,
             metadata=dict(request.metadata),
             index=spec,
+            embedder=request.embedder,
         )
         if request.id is not None:
             library.id = request.id
@@ -103,6 +112,27 @@ class LibraryService:
                 uow.commit()
             live.dropped = True
             self._live.discard(library_id)
+
+    def _dimension_of(self, request: NewLibrary) -> int:
+        """The library's dimension: the request's, or its embedder's (which a remote
+        provider is asked for, before anything is stored); the two must agree."""
+        if request.embedder is None:
+            if request.dimension is None:
+                raise InvalidInput(
+                    "dimension is required for a library without an embedder",
+                    location="dimension",
+                )
+            self._limits.check_dimension(request.dimension)
+            return request.dimension
+        made = self._embeddings.dimension(request.embedder)
+        if request.dimension is not None and request.dimension != made:
+            raise InvalidInput(
+                f"dimension is {request.dimension} but the {request.embedder.provider} "
+                f"embedder makes {made}-dimensional vectors; leave dimension out to use its own",
+                location="dimension",
+            )
+        self._limits.check_dimension(made)
+        return made
 
     @staticmethod
     def _info(uow: UnitOfWork, live: LiveLibrary) -> LibraryInfo:

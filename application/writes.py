@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from application.dto import ChunkInput, ChunkPatch
+from application.embedding_service import EmbeddingService
 from application.live import CommittedChange, LiveLibraries, LiveLibrary, apply_change
 from application.write_validation import ChunkEdit, WriteValidator
 from domain.errors import AlreadyExists
@@ -90,11 +91,13 @@ class Writer:
         uow_factory: UnitOfWorkFactory,
         live: LiveLibraries,
         limits: Limits,
+        embeddings: EmbeddingService,
         after_write: Callable[[LiveLibrary], object] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._live = live
-        self._validator = WriteValidator(limits, live)
+        # Validates, and embeds texts that came without a vector, before ``run`` locks.
+        self._validator = WriteValidator(limits, live, embeddings)
         # Called after each committed write, with the lock released (IVF drift checks).
         self._after_write = after_write
 

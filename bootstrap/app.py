@@ -16,13 +16,13 @@ from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
 from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
 from adapters.http.replication_metrics import ReplicationCollector
-from adapters.http.routes import chunks, cluster, documents, libraries, ops, search
+from adapters.http.routes import chunks, cluster, documents, embeddings, libraries, ops, search
 from bootstrap.container import Container, wire_routes
 from bootstrap.settings import Settings
 
 log = logging.getLogger("stacksdb")
 
-ROUTE_MODULES = (libraries, documents, chunks, search, cluster, ops)
+ROUTE_MODULES = (libraries, documents, chunks, search, embeddings, cluster, ops)
 
 DESCRIPTION = """
 A vector database for retrieval: libraries of documents made of chunks (text, embedding,
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Approximate indexes are saved so the next start need not rebuild them.
         await asyncio.to_thread(snapshotter.save_all)
         container.storage().close()
+        await asyncio.to_thread(container.embedder_factory().close)
 
     app = FastAPI(
         title="StacksDB",

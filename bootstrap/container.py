@@ -15,6 +15,7 @@ from adapters.http.provided import PROVIDED
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
+from application.embedding_service import EmbeddingService
 from application.index_service import IndexService, Launcher, thread_launcher
 from application.index_snapshots import IndexSnapshotter
 from application.library_service import LibraryService
@@ -31,6 +32,7 @@ from application.replication import (
 from application.search_service import SearchService
 from application.writes import Writer
 from bootstrap.cluster import ClusterRuntime
+from bootstrap.embedders import Embedders, embedders_of
 from bootstrap.settings import Settings
 from bootstrap.snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
@@ -99,10 +101,20 @@ class Container(containers.DeclarativeContainer):
     index_service = providers.Singleton(
         IndexService, uow_factory, live, index_build_launcher, snapshotter=index_snapshotter
     )
+    # One embedder per spec, built on first use; the one way the services embed text.
+    embedder_factory: providers.Provider[Embedders] = providers.Singleton(embedders_of, settings)
+    embedding_service = providers.Singleton(EmbeddingService, embedder_factory, live, limits)
     writer = providers.Singleton(
-        Writer, uow_factory, live, limits, index_service.provided.rebuild_if_drifted
+        Writer,
+        uow_factory,
+        live,
+        limits,
+        embedding_service,
+        index_service.provided.rebuild_if_drifted,
     )
-    library_service = providers.Singleton(LibraryService, uow_factory, live, limits)
+    library_service = providers.Singleton(
+        LibraryService, uow_factory, live, limits, embedding_service
+    )
     document_service = providers.Singleton(DocumentService, uow_factory, live, writer, limits)
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer, limits)
     search_service = providers.Singleton(SearchService, uow_factory, live, limits)

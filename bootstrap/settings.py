@@ -34,6 +34,14 @@ class Settings(BaseSettings, Limits):
     # Seconds between saves of changed approximate indexes (0: only after builds and at stop).
     index_snapshot_interval: float = Field(default=300.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # Embedders (bootstrap/embedders.py): threads of the bundled MiniLM (the cores embedding
+    # may take; searches keep the rest), and for remote providers the seconds one request
+    # may take, the retries after a 429, 5xx, timeout or lost connection, and the longest
+    # wait between two attempts (a longer Retry-After is cut to it).
+    embed_workers: int = Field(default=1, ge=1)
+    embedder_timeout: float = Field(default=30.0, gt=0)
+    embedder_retries: int = Field(default=3, ge=0, le=10)
+    embedder_max_wait: float = Field(default=10.0, ge=0)
     # Replication (see bootstrap/cluster.py). Without ``cluster`` the node is a standalone leader.
     cluster: str | None = Field(default=None, pattern=r"^(etcd|http)://[^/]+$")
     node_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=128)

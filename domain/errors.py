@@ -149,6 +149,13 @@ class WriteNotAcknowledged(Unavailable):
     title = "Write not acknowledged"
 
 
+class NoEmbedder(InvalidInput):
+    """Text must become a vector (a chunk without ``embedding``, ``POST .../embed``) in a
+    library that has no embedder (422)."""
+
+    title = "No embedder"
+
+
 class EmbedderFailed(DomainError):
     """A remote embedder answered with an error, a malformed body or vectors of the wrong
     shape (502); nothing was written."""

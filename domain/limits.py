@@ -29,6 +29,9 @@ class Limits(BaseModel):
     max_batch: Count = Field(default=10_000, description="Most chunks one write carries.")
     max_dimension: Count = Field(default=4_096, description="Longest embedding of a library.")
     max_text_length: Count = Field(default=100_000, description="Longest chunk text.")
+    max_embed_texts: Count = Field(
+        default=2_048, description="Most texts one embed request carries."
+    )
     max_metadata_keys: Count = Field(default=64, description="Most keys in one metadata object.")
     max_metadata_bytes: Annotated[int, Field(ge=64)] = Field(
         default=16_384, description="Largest metadata object, in bytes of compact JSON."
@@ -79,6 +82,13 @@ class Limits(BaseModel):
             raise LimitExceeded(
                 f"dimension must be between 1 and {self.max_dimension}, got {dimension}",
                 location="dimension",
+            )
+
+    def check_embed_texts(self, count: int, *, location: str = "texts") -> None:
+        if not 1 <= count <= self.max_embed_texts:
+            raise LimitExceeded(
+                f"an embed request holds 1 to {self.max_embed_texts} texts, got {count}",
+                location=location,
             )
 
     def check_text(self, text: str, *, location: str = "text") -> None:

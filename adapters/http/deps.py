@@ -16,6 +16,7 @@ from adapters.http.limits import bounded_by
 from adapters.http.provided import on_loop, provide
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
+from application.embedding_service import EmbeddingService
 from application.index_service import IndexService
 from application.library_service import LibraryService
 from application.search_service import SearchService
@@ -26,12 +27,14 @@ _DOCUMENTS = provide("document_service", DocumentService)
 _CHUNKS = provide("chunk_service", ChunkService)
 _INDEXES = provide("index_service", IndexService)
 _SEARCHES = provide("search_service", SearchService)
+_EMBEDDINGS = provide("embedding_service", EmbeddingService)
 
 Libraries = Annotated[LibraryService, on_loop(_LIBRARIES), _LIBRARIES]
 Documents = Annotated[DocumentService, on_loop(_DOCUMENTS), _DOCUMENTS]
 Chunks = Annotated[ChunkService, on_loop(_CHUNKS), _CHUNKS]
 Indexes = Annotated[IndexService, on_loop(_INDEXES), _INDEXES]
 Searches = Annotated[SearchService, on_loop(_SEARCHES), _SEARCHES]
+Embeddings = Annotated[EmbeddingService, on_loop(_EMBEDDINGS), _EMBEDDINGS]
 
 PageSize = Annotated[
     int,

@@ -53,6 +53,8 @@ PROBLEM_TYPE = "urn:stacksdb:problem:"
 # body over the size limit (413), a body or parameter that fails validation (422), a store
 # that cannot take the request right now (503).
 COMMON_PROBLEMS = (400, 401, 413, 422, 503)
+# What a route that may embed text adds: its library's remote embedder failed or timed out.
+EMBEDDER_PROBLEMS = (502, 504)
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,8 @@ _DESCRIPTIONS = {
     413: "The body is over the size limit",
     422: "The body or a parameter fails validation or a limit",
     503: "The store cannot serve the request now; retry after Retry-After seconds",
+    502: "The library's remote embedder failed; nothing was written",
+    504: "The library's remote embedder did not answer in time; nothing was written",
 }
 
 

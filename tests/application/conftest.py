@@ -15,10 +15,12 @@ from adapters.persistence.memory import MemoryStore, MemoryUnitOfWork
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.dto import ChunkInput, NewLibrary
+from application.embedding_service import EmbeddingService
 from application.index_service import IndexService
 from application.library_service import LibraryService
 from application.live import LiveLibraries
 from application.search_service import SearchService
+from domain.embedding import EmbedderFactory
 from domain.errors import StoreUnavailable
 from domain.limits import Limits
 from domain.models import Vector
@@ -72,6 +74,7 @@ class Services:
     chunks: ChunkService
     search: SearchService
     indexes: IndexService
+    embeddings: EmbeddingService
     switch: CommitSwitch
     pending_builds: list[Callable[[], None]] = field(default_factory=list)
 
@@ -82,7 +85,9 @@ class Services:
 
 
 def build_services(
-    launcher: Callable[[Callable[[], None]], None] | None = None, limits: Limits | None = None
+    launcher: Callable[[Callable[[], None]], None] | None = None,
+    limits: Limits | None = None,
+    embedders: EmbedderFactory | None = None,
 ) -> Services:
     store = MemoryStore()
     switch = CommitSwitch()
@@ -92,7 +97,10 @@ def build_services(
 
     pending: list[Callable[[], None]] = []
     container = service_container(
-        uow_factory, limits=limits or Limits(), launcher=launcher or pending.append
+        uow_factory,
+        limits=limits or Limits(),
+        launcher=launcher or pending.append,
+        embedders=embedders,
     )
     return Services(
         store=store,
@@ -102,6 +110,7 @@ def build_services(
         chunks=container.chunk_service(),
         search=container.search_service(),
         indexes=container.index_service(),
+        embeddings=container.embedding_service(),
         switch=switch,
         pending_builds=pending,
     )

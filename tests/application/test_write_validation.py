@@ -20,7 +20,7 @@ SMALL = Limits(max_batch=2, max_text_length=16, max_metadata_keys=1)
 
 @pytest.fixture
 def validator(services: Services) -> WriteValidator:
-    return WriteValidator(SMALL, services.live)
+    return WriteValidator(SMALL, services.live, services.embeddings)
 
 
 def location_of(error: pytest.ExceptionInfo[InvalidInput]) -> str:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from adapters.http.deps import Chunks, Cursor, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
-from adapters.http.problems import COMMON_PROBLEMS, problem_responses
+from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.schemas import (
     ChunkBatchIn,
     ChunkBatchOut,
@@ -22,7 +22,7 @@ from application.dto import ChunkInput, ChunkPatch
 router = APIRouter(
     prefix="/v1/libraries/{library_id}/chunks",
     tags=["chunks"],
-    responses=problem_responses(*COMMON_PROBLEMS, 404),
+    responses=problem_responses(*COMMON_PROBLEMS, 404, *EMBEDDER_PROBLEMS),
     route_class=FastJsonRoute,  # bodies of vectors: parse them fast
 )
 

@@ -5,14 +5,14 @@ from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Documents, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
-from adapters.http.problems import COMMON_PROBLEMS, problem_responses
+from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
 from application.dto import ChunkInput
 
 router = APIRouter(
     prefix="/v1/libraries/{library_id}/documents",
     tags=["documents"],
-    responses=problem_responses(*COMMON_PROBLEMS, 404),
+    responses=problem_responses(*COMMON_PROBLEMS, 404, *EMBEDDER_PROBLEMS),
     route_class=FastJsonRoute,  # bodies of vectors: parse them fast
 )
 

@@ -4,7 +4,7 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Libraries, PageSize
-from adapters.http.problems import COMMON_PROBLEMS, problem_responses
+from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.schemas import LibraryCreate, LibraryOut, LibraryUpdate, Listing
 from application.dto import LibraryPatch, NewLibrary
 
@@ -18,7 +18,7 @@ NOT_FOUND = problem_responses(404)
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=LibraryOut,
-    responses=problem_responses(409),
+    responses=problem_responses(409, *EMBEDDER_PROBLEMS),
 )
 @inject
 def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
@@ -33,6 +33,7 @@ def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
             index_type=index.type.value if index else "flat",
             index_params=index.params if index else None,
             id=body.id,
+            embedder=body.embedder,
         )
     )
     return LibraryOut.of(info)
