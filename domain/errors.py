@@ -149,6 +149,16 @@ class WriteNotAcknowledged(Unavailable):
     title = "Write not acknowledged"
 
 
+class KeywordIndexBuilding(Unavailable):
+    """A keyword search on a library whose keyword index was just turned on (PATCH
+    ``text_index``) and is still being built from its texts (503: retry shortly)."""
+
+    title = "Keyword index building"
+
+    def __init__(self, library_id: str) -> None:
+        super().__init__(f"library {library_id!r} is still building its keyword index")
+
+
 class NoEmbedder(InvalidInput):
     """Text must become a vector (a chunk without ``embedding``, ``POST .../embed``) in a
     library that has no embedder (422)."""

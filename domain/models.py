@@ -205,8 +205,9 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class ChunkColumns:
-    """A run of one library's stored chunks, column by column: what a start-up load needs
-    (no text), without a ``Chunk`` object, a vector or a datetime per row.
+    """A run of one library's stored chunks, column by column: what a start-up load needs,
+    without a ``Chunk`` object, a vector or a datetime per row. ``texts`` is None unless the
+    scan asked for them (a keyword index is built from them).
 
     Row ``i`` is the chunk ``ids[i]`` of document ``document_ids[i]``, its embedding
     ``embeddings[i]`` (float32, possibly a read-only view of the store's bytes: copy it to
@@ -220,6 +221,7 @@ class ChunkColumns:
     metadata: dict[int, Metadata]
     created_micros: NDArray[np.int64]
     updated_micros: NDArray[np.int64]
+    texts: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -75,9 +75,12 @@ class ChunkRepository(Protocol):
 
     def delete_many(self, library_id: str, chunk_ids: Iterable[str]) -> None: ...
 
-    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+    def scan_columns(
+        self, library_id: str, batch_size: int = 10_000, *, with_text: bool = False
+    ) -> Iterator[ChunkColumns]:
         """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
-        columns without the text: the lean read that rebuilds in-memory state at start-up."""
+        columns: the lean read that rebuilds in-memory state at start-up. The text is read
+        only ``with_text`` (for a keyword index)."""
 
 
 class UnitOfWork(Protocol):

@@ -71,6 +71,24 @@ class LibraryVectorsCollector(Collector):
         yield gauge
 
 
+class KeywordIndexMemoryCollector(Collector):
+    """Reads each library's keyword index size at scrape time (0 without one)."""
+
+    def __init__(self, sizes: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._sizes = sizes
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "stacksdb_keyword_index_bytes",
+            "Bytes held by each library's keyword (BM25) index: posting lists, document "
+            "table and vocabulary.",
+            labels=["library_id"],
+        )
+        for library_id, size in self._sizes():
+            gauge.add_metric([library_id], size)
+        yield gauge
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app

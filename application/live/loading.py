@@ -3,7 +3,8 @@
 Each library's documents and chunks are read into a new ``LiveLibrary``; its index comes
 from an index snapshot (an index file saved by ``application/index_snapshots.py``) when
 ``index_snapshot_check.py`` finds one that still matches the store, else it is built from
-the vectors read.
+the vectors read. Its keyword index is built from the texts as they are read (a library's
+texts are indexed in about 2 s per 100k chunks, so no snapshot of it is kept).
 """
 
 from __future__ import annotations
@@ -146,8 +147,11 @@ def _read_store(
             # One matrix of the right size, filled in place: no list of blocks to
             # concatenate, so the vectors are held once while the index is built.
             vectors = np.empty((uow.libraries.counts(library.id)[1], library.dimension), np.float32)
-        for block in uow.chunks.scan_columns(library.id, batch_size):
+        text = live.text
+        for block in uow.chunks.scan_columns(library.id, batch_size, with_text=text is not None):
             labels = live.labels.assign(block.ids, block.document_ids)
+            if text is not None:
+                text.add(labels, block.texts or [])
             n = len(block)
             if restored is not None:
                 if len(live.labels) > expected:

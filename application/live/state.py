@@ -1,4 +1,5 @@
-"""The in-memory side of one library: its lock, labels, metadata and vector index.
+"""The in-memory side of one library: its lock, labels, metadata, vector index and keyword
+index.
 
 The store (behind the unit of work) is the source of truth; a ``LiveLibrary`` is derived
 from it at start-up (``loading.py``) and kept in step by the services, always under the
@@ -15,16 +16,28 @@ from datetime import datetime
 import numpy as np
 
 from application.live.build import IndexBuilds, PendingBuild, run_build
+from application.live.text_build import TextBuilds
 from application.locks import ReadWriteLock
-from domain.errors import LibraryNotFound
+from domain.errors import KeywordIndexBuilding, LibraryNotFound
 from domain.filters import Filter
 from domain.index.registry import new_index
-from domain.index.scoring import Mask
+from domain.index.scoring import Hits, Mask
 from domain.index.snapshot import IndexSnapshot
 from domain.labels import LabelMap
 from domain.metadata_index import MetadataIndex
-from domain.models import Chunk, Document, IndexSpec, IndexState, IndexStatus, Library, utc_now
+from domain.models import (
+    Chunk,
+    Document,
+    IndexSpec,
+    IndexState,
+    IndexStatus,
+    Library,
+    TextIndexSpec,
+    TextIndexType,
+    utc_now,
+)
 from domain.ports import VectorIndex
+from domain.text_index.bm25 import Bm25Index
 
 
 class LiveLibrary:
@@ -37,6 +50,10 @@ class LiveLibrary:
         self.labels = LabelMap()
         self.metadata = MetadataIndex()
         self.index: VectorIndex = new_index(library.index, library.dimension, library.metric)
+        # The keyword index over the chunks' texts; None with ``text_index`` none, and while
+        # the first one is built after a PATCH turned it on (``text_build.py``).
+        self.text: Bm25Index | None = new_text_index(library.text_index)
+        self.text_builds = TextBuilds()
         self.dropped = False
         self.built_at: datetime | None = utc_now()
         self.build_error: str | None = None
@@ -66,6 +83,10 @@ class LiveLibrary:
         self.index.add(labels, vectors)
         self.metadata.upsert_many(labels, chunks)
         self._builds.journal(labels, vectors)
+        texts = [c.text for c in chunks]
+        if self.text is not None:
+            self.text.add(labels, texts)
+        self.text_builds.journal(labels, texts)
 
     def remove(self, chunk_ids: Sequence[str]) -> None:
         labels = self.labels.release(chunk_ids)
@@ -74,6 +95,11 @@ class LiveLibrary:
         self.index.remove(labels)
         self.metadata.remove(labels)
         self._builds.journal(labels, None)
+        if self.text is not None:
+            self.text.remove(labels)
+            if self.text.needs_compaction:
+                self.text.compact()
+        self.text_builds.journal(labels, None)
 
     def save_documents(self, documents: Sequence[Document]) -> None:
         """Keep the document metadata that ``document.KEY`` filters read in step."""
@@ -88,6 +114,44 @@ class LiveLibrary:
     def allowed(self, filter_: Filter) -> Mask:
         """The labels whose chunk matches ``filter_``, as a mask for ``VectorIndex.search``."""
         return self.metadata.mask(filter_, self.labels.capacity)
+
+    def keyword_search(self, query: str, k: int, mask: Mask | None = None) -> Hits:
+        """The ``k`` best chunks' labels for ``query`` by BM25 (``Bm25Index.search``); raises
+        ``KeywordIndexBuilding`` while a PATCH is building the library's first one. The
+        caller has checked that ``text_index`` is not none."""
+        if self.text is None:
+            raise KeywordIndexBuilding(self.id)
+        return self.text.search(query, k, mask)
+
+    def keyword_index_bytes(self) -> int:
+        """Memory held by the keyword index (0 without one), for the metrics; any thread."""
+        text = self.text
+        return 0 if text is None else text.memory_bytes()
+
+    # Keyword index changes (``text_build.py``): ``change_text_index`` needs the write lock;
+    # the build then runs with no lock held (``run_text_build``) and ends in
+    # ``finish_text_build``, under the write lock again.
+
+    def change_text_index(self, spec: TextIndexSpec) -> int | None:
+        """Follow a committed change of ``text_index`` to ``spec`` (already in ``library``):
+        none drops the keyword index at once; otherwise returns the generation of a build for
+        ``run_text_build`` to run (None when ``spec`` is what serves already)."""
+        if spec.type is TextIndexType.NONE:
+            self.text_builds.cancel()
+            self.text = None
+            return None
+        if self.text is not None and self.text.params == spec.params:
+            self.text_builds.cancel()
+            return None
+        return self.text_builds.start(spec)
+
+    def finish_text_build(self, generation: int, index: Bm25Index) -> bool:
+        """Replay the writes made during build ``generation`` into ``index`` and serve it;
+        False when the build was superseded. Needs the write lock."""
+        if not self.text_builds.complete(generation, index):
+            return False
+        self.text = index
+        return True
 
     def index_status(self) -> IndexStatus:
         in_flight = self._builds.in_flight()
@@ -155,3 +219,8 @@ class LiveLibrary:
     def position(self) -> tuple[int, int]:
         """(revision, index epoch): changes whenever a snapshot of the index would."""
         return self.library.revision, self.index_epoch
+
+
+def new_text_index(spec: TextIndexSpec) -> Bm25Index | None:
+    """An empty keyword index for ``spec`` (None for ``none``)."""
+    return None if spec.type is TextIndexType.NONE else Bm25Index(spec.params)

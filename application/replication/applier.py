@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from application.live import CommittedChange, LiveLibraries, LiveLibrary, apply_change
+from application.live.text_build import run_text_build
 from application.replication.log_feed import LogFeed
 from domain.models import IndexSpec, Library
 from domain.replication import (
@@ -106,10 +107,25 @@ class LogApplier:
         if live is None:
             self._live.add(LiveLibrary(library))
             return
-        previous = live.library.index
+        previous = live.library
         live.library = library
-        if library.index != previous:
+        if library.index != previous.index:
             _rebuild_in_background(live, library.index)
+        if library.text_index != previous.text_index:
+            self._rebuild_text_in_background(live)
+
+    def _rebuild_text_in_background(self, live: LiveLibrary) -> None:
+        """Follow the leader's ``text_index`` change as the leader did (``text_build.py``).
+        The caller holds the write lock; the build waits for it on its own thread."""
+        generation = live.change_text_index(live.library.text_index)
+        if generation is None:
+            return
+        threading.Thread(
+            target=run_text_build,
+            args=(live, generation, self._uow_factory),
+            name="follower-keyword-index-build",
+            daemon=True,
+        ).start()
 
 
 def _store(uow: LoggedUnitOfWork, op: Op, staged: _Staged) -> None:

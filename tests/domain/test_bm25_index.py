@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Hashable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import bm25s
 import numpy as np
@@ -18,10 +20,14 @@ from domain.models import Bm25Params
 from domain.text_index.analysis import Language, analyzer
 from domain.text_index.bm25 import Bm25Index
 
+Key = TypeVar("Key", bound=Hashable)
+
 WORDNET = Path(__file__).resolve().parents[3] / "shared" / "data" / "wordnet-nouns-minilm.npz"
 
 
-def brute_force_scores(texts: dict[int, str], query: str, params: Bm25Params) -> dict[int, float]:
+def brute_force_scores(
+    texts: Mapping[Key, str], query: str, params: Bm25Params
+) -> dict[Key, float]:
     """Lucene's BM25 of every text holding a query term, straight from its definition."""
     analyse = analyzer(params.language)
     documents = {label: Counter(analyse(text)) for label, text in texts.items()}
@@ -29,7 +35,7 @@ def brute_force_scores(texts: dict[int, str], query: str, params: Bm25Params) ->
     if n == 0:
         return {}
     average_length = sum(sum(tf.values()) for tf in documents.values()) / n
-    scores: dict[int, float] = {}
+    scores: dict[Key, float] = {}
     for term in analyse(query):  # a repeated query term counts once per repeat
         df = sum(1 for tf in documents.values() if term in tf)
         if df == 0:

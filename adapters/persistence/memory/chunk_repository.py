@@ -91,11 +91,14 @@ class MemoryChunkRepository:
 
         self._tx.undo.append(undo_delete)
 
-    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+    def scan_columns(
+        self, library_id: str, batch_size: int = 10_000, *, with_text: bool = False
+    ) -> Iterator[ChunkColumns]:
         """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
         columns: one float32 matrix per batch and no per-row copies but the metadata of the
-        rows that have any. Resumes by seq between batches, so writes made through the same
-        unit of work while scanning do not break the iteration."""
+        rows that have any, and the texts only ``with_text``. Resumes by seq between
+        batches, so writes made through the same unit of work while scanning do not break
+        the iteration."""
         check_page_size(batch_size)
         after = 0
         while True:
@@ -115,6 +118,7 @@ class MemoryChunkRepository:
                 updated_micros=np.fromiter(
                     (datetime_micros(c.updated_at) for c in stored), np.int64, len(stored)
                 ),
+                texts=[c.text for c in stored] if with_text else None,
             )
             after = rows[-1][0]
 

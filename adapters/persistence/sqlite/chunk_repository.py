@@ -1,7 +1,7 @@
 """``SqlChunkRepository``: the ``ChunkRepository`` port on SQLite.
 
 Bulk writes are one ``executemany`` of upserts; reads select explicit column tuples
-(``_CHUNK_COLUMNS``, ``_SCAN_COLUMNS``) so a start-up scan never reads the text.
+(``_CHUNK_COLUMNS``, ``_SCAN_COLUMNS``) so a start-up scan reads the text only when asked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from domain.models import Chunk, ChunkColumns, Page
 
 _UPSERT_CHUNK = upsert(chunks, ["library_id", "id"])
 
-# What a start-up load reads of each chunk: no library id (it is the one asked for), no text.
+# What a start-up load reads of each chunk: no library id (it is the one asked for), and the
+# text only for a keyword index (``_SCAN_TEXT``, after these).
 _SCAN_COLUMNS = (
     chunks.c.seq,
     chunks.c.id,
@@ -42,6 +43,7 @@ _SCAN_COLUMNS = (
     chunks.c.created_at,
     chunks.c.updated_at,
 )
+_SCAN_TEXT = (chunks.c.text,)
 
 # Columns in the order ``_chunk_from_row`` unpacks them.
 _CHUNK_COLUMNS = (
@@ -153,10 +155,13 @@ class SqlChunkRepository:
                 delete(chunks).where(chunks.c.library_id == library_id, chunks.c.id.in_(batch))
             )
 
-    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
+    def scan_columns(
+        self, library_id: str, batch_size: int = 10_000, *, with_text: bool = False
+    ) -> Iterator[ChunkColumns]:
         """Every chunk of the library in insertion order, ``batch_size`` rows at a time, as
         columns: the embeddings of a batch are its BLOBs joined and decoded as one float32
-        matrix, the text is not read, and metadata JSON is parsed only for rows that have any.
+        matrix, the text is read only ``with_text``, and metadata JSON is parsed only for
+        rows that have any.
 
         Keyset pagination on the (library_id, seq) index: each batch is one bounded query,
         so memory holds one batch of rows whatever the library's size, and each query
@@ -164,10 +169,11 @@ class SqlChunkRepository:
         unit of work's snapshot.
         """
         check_page_size(batch_size)
+        columns = _SCAN_COLUMNS + _SCAN_TEXT if with_text else _SCAN_COLUMNS
         after = 0
         while True:
             statement = (
-                select(*_SCAN_COLUMNS)
+                select(*columns)
                 .where(chunks.c.library_id == library_id, chunks.c.seq > after)
                 .order_by(chunks.c.seq)
                 .limit(batch_size)
@@ -175,7 +181,9 @@ class SqlChunkRepository:
             rows = self._tx.read(statement).all()
             if not rows:
                 return
-            seqs, ids, document_ids, blobs, metadata, created, updated = zip(*rows, strict=True)
+            seqs, ids, document_ids, blobs, metadata, created, updated, *text = zip(
+                *rows, strict=True
+            )
             yield ChunkColumns(
                 ids=list(ids),
                 document_ids=list(document_ids),
@@ -183,6 +191,7 @@ class SqlChunkRepository:
                 metadata={i: load_json(m) for i, m in enumerate(metadata) if m != EMPTY_OBJECT},
                 created_micros=np.asarray(created, dtype=np.int64),
                 updated_micros=np.asarray(updated, dtype=np.int64),
+                texts=list(text[0]) if with_text else None,
             )
             after = seqs[-1]
 
