@@ -722,6 +722,21 @@ def test_scan_columns_yields_every_chunk_once_in_insertion_order_without_the_tex
     t0 = int((T0 - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
     assert created.tolist() == [t0 + n for n in range(7)]
     assert updated.tolist() == [t0 + n * 1_000_000 for n in range(7)]
+    assert all(b.texts is None for b in blocks)
+
+
+def test_scan_columns_with_text_yields_each_chunks_text_beside_its_id(
+    open_uow: OpenUnitOfWork,
+) -> None:
+    library, _, chunks = seed(open_uow, documents=3, chunks_per_document=4)
+    texts = {c.id: f"text of {c.id}: Ünïcode, “quotes” and\nnewlines" for c in chunks}
+    with open_uow() as uow:
+        uow.chunks.save_many([dataclasses.replace(c, text=texts[c.id]) for c in chunks])
+        uow.commit()
+    with open_uow(read_only=True) as uow:
+        blocks = list(uow.chunks.scan_columns(library.id, batch_size=5, with_text=True))
+    assert [len(b.texts or []) for b in blocks] == [len(b) for b in blocks] == [5, 5, 2]
+    assert {i: t for b in blocks for i, t in zip(b.ids, b.texts or [], strict=True)} == texts
 
 
 # --- units of work -----------------------------------------------------------------------
