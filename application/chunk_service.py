@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.dto import ChunkInput, ChunkPatch
+from application.dto import ChunkInput, ChunkPatch, CommitReceipt
 from application.live import LiveLibraries
 from application.pagination import filtered_page, listing_scan_budget
 from application.writes import WriteContext, Writer
@@ -24,19 +24,31 @@ class ChunkService:
         self._writer = writer
         self._limits = limits
 
-    def create(self, library_id: str, item: ChunkInput) -> Chunk:
+    def create(
+        self, library_id: str, item: ChunkInput, receipt: CommitReceipt | None = None
+    ) -> Chunk:
         """Insert one chunk; 409 if its id is taken."""
         (chunk,) = self._writer.to_chunks(library_id, [item], location="chunk")
-        return self._writer.run(library_id, lambda ctx: _saved(ctx, [chunk], "insert")[0])
+        return self._writer.run(library_id, lambda ctx: _saved(ctx, [chunk], "insert")[0], receipt)
 
     def write_batch(
-        self, library_id: str, items: Sequence[ChunkInput], mode: WriteMode = "insert"
+        self,
+        library_id: str,
+        items: Sequence[ChunkInput],
+        mode: WriteMode = "insert",
+        receipt: CommitReceipt | None = None,
     ) -> list[Chunk]:
         """Insert (or upsert) every chunk, all or nothing."""
         chunks = self._writer.to_chunks(library_id, items)
-        return self._writer.run(library_id, lambda ctx: _saved(ctx, chunks, mode))
+        return self._writer.run(library_id, lambda ctx: _saved(ctx, chunks, mode), receipt)
 
-    def put(self, library_id: str, chunk_id: str, item: ChunkInput) -> tuple[Chunk, bool]:
+    def put(
+        self,
+        library_id: str,
+        chunk_id: str,
+        item: ChunkInput,
+        receipt: CommitReceipt | None = None,
+    ) -> tuple[Chunk, bool]:
         """Create or replace the chunk with this id; says whether it was created."""
         (chunk,) = self._writer.to_chunks(
             library_id,
@@ -49,9 +61,15 @@ class ChunkService:
             ctx.save_chunks([chunk], "upsert")
             return chunk, created
 
-        return self._writer.run(library_id, change)
+        return self._writer.run(library_id, change, receipt)
 
-    def patch(self, library_id: str, chunk_id: str, patch: ChunkPatch) -> Chunk:
+    def patch(
+        self,
+        library_id: str,
+        chunk_id: str,
+        patch: ChunkPatch,
+        receipt: CommitReceipt | None = None,
+    ) -> Chunk:
         """Change the given fields of one chunk, checked by the rules a new chunk follows."""
         edit = self._writer.chunk_edit(library_id, patch)
 
@@ -63,15 +81,15 @@ class ChunkService:
             ctx.save_chunks([chunk], "upsert")
             return chunk
 
-        return self._writer.run(library_id, change)
+        return self._writer.run(library_id, change, receipt)
 
-    def delete(self, library_id: str, chunk_id: str) -> None:
+    def delete(self, library_id: str, chunk_id: str, receipt: CommitReceipt | None = None) -> None:
         def change(ctx: WriteContext) -> None:
             if not ctx.uow.chunks.existing_ids(library_id, [chunk_id]):
                 raise ChunkNotFound(library_id, chunk_id)
             ctx.delete_chunks([chunk_id])
 
-        self._writer.run(library_id, change)
+        self._writer.run(library_id, change, receipt)
 
     def get(self, library_id: str, chunk_id: str) -> Chunk:
         self._live.get(library_id)

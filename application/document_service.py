@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from application.dto import ChunkInput, DocumentInfo
+from application.dto import ChunkInput, CommitReceipt, DocumentInfo
 from application.live import LiveLibraries
 from application.pagination import filtered_page, listing_scan_budget
 from application.writes import WriteContext, Writer
@@ -31,6 +31,7 @@ class DocumentService:
         metadata: Metadata,
         chunks: Sequence[ChunkInput] = (),
         document_id: str | None = None,
+        receipt: CommitReceipt | None = None,
     ) -> DocumentInfo:
         """A document with its chunks, all or nothing; 409 if the id is taken."""
         self._writer.check_document_metadata(metadata)
@@ -47,7 +48,7 @@ class DocumentService:
             ctx.save_chunks(entities, "insert")
             return DocumentInfo(document, len(entities))
 
-        return self._writer.run(library_id, change)
+        return self._writer.run(library_id, change, receipt)
 
     def get(self, library_id: str, document_id: str) -> DocumentInfo:
         self._live.get(library_id)
@@ -83,7 +84,13 @@ class DocumentService:
             counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)
 
-    def update(self, library_id: str, document_id: str, metadata: Metadata) -> DocumentInfo:
+    def update(
+        self,
+        library_id: str,
+        document_id: str,
+        metadata: Metadata,
+        receipt: CommitReceipt | None = None,
+    ) -> DocumentInfo:
         self._writer.check_document_metadata(metadata)
 
         def change(ctx: WriteContext) -> DocumentInfo:
@@ -96,15 +103,17 @@ class DocumentService:
             counts = ctx.uow.documents.chunk_counts(library_id, [document_id])
             return DocumentInfo(document, counts.get(document_id, 0))
 
-        return self._writer.run(library_id, change)
+        return self._writer.run(library_id, change, receipt)
 
-    def delete(self, library_id: str, document_id: str) -> None:
+    def delete(
+        self, library_id: str, document_id: str, receipt: CommitReceipt | None = None
+    ) -> None:
         def change(ctx: WriteContext) -> None:
             if ctx.uow.documents.get(library_id, document_id) is None:
                 raise DocumentNotFound(library_id, document_id)
             ctx.delete_document(document_id)
 
-        self._writer.run(library_id, change)
+        self._writer.run(library_id, change, receipt)
 
 
 def _fields_of(document: Document) -> ChunkFields:

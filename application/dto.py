@@ -13,6 +13,22 @@ from domain.models import Document, IndexStatus, Library, Metadata, Vector
 Embedding = Sequence[float] | Vector
 
 
+@dataclass(slots=True)
+class CommitReceipt:
+    """Where a write committed: the index of the replication log entry that holds it.
+
+    A route hands one to a write use case, which records the index its unit of work's
+    ``commit`` returned; the route then answers it as ``X-StacksDB-Index``. It stays None
+    when the write logged nothing.
+    """
+
+    log_index: int | None = None
+
+    def record(self, log_index: int | None) -> None:
+        if log_index is not None:
+            self.log_index = log_index
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkInput:
     """A chunk to write; without ``embedding`` the library's embedder makes one."""

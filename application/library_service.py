@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from application.dto import LibraryInfo, LibraryPatch, NewLibrary
+from application.dto import CommitReceipt, LibraryInfo, LibraryPatch, NewLibrary
 from application.embedding_service import EmbeddingService
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import AlreadyExists, InvalidInput, LibraryNotFound
@@ -29,7 +29,7 @@ class LibraryService:
         # existence check. Taken before nothing else, so it adds no lock-order edge.
         self._create_mutex = threading.Lock()
 
-    def create(self, request: NewLibrary) -> LibraryInfo:
+    def create(self, request: NewLibrary, receipt: CommitReceipt | None = None) -> LibraryInfo:
         self._limits.check_metadata(request.metadata)
         try:
             metric = Metric(request.metric)
@@ -58,8 +58,10 @@ class LibraryService:
                 if request.id is not None and uow.libraries.get(request.id) is not None:
                     raise AlreadyExists("library", request.id)
                 uow.libraries.save(library)
-                uow.commit()
+                log_index = uow.commit()
             self._live.add(live)
+        if receipt is not None:
+            receipt.record(log_index)
         return LibraryInfo(library, live.index_status(), 0, 0)
 
     def get(self, library_id: str) -> LibraryInfo:
@@ -81,7 +83,9 @@ class LibraryService:
                 infos.append(self._info(uow, live))
         return Page(infos, page.next_cursor)
 
-    def update(self, library_id: str, patch: LibraryPatch) -> LibraryInfo:
+    def update(
+        self, library_id: str, patch: LibraryPatch, receipt: CommitReceipt | None = None
+    ) -> LibraryInfo:
         if patch.metadata is not None:
             self._limits.check_metadata(patch.metadata)
         live = self._live.get(library_id)
@@ -99,19 +103,23 @@ class LibraryService:
                     library.metadata = dict(patch.metadata)
                 library.updated_at = utc_now()
                 uow.libraries.save(library)
-                uow.commit()
+                log_index = uow.commit()
                 live.library = library
+                if receipt is not None:
+                    receipt.record(log_index)
                 return self._info(uow, live)
 
-    def delete(self, library_id: str) -> None:
+    def delete(self, library_id: str, receipt: CommitReceipt | None = None) -> None:
         live = self._live.get(library_id)
         with live.lock.write():
             live.ensure_alive()
             with self._uow_factory() as uow:
                 uow.libraries.delete(library_id)
-                uow.commit()
+                log_index = uow.commit()
             live.dropped = True
             self._live.discard(library_id)
+        if receipt is not None:
+            receipt.record(log_index)
 
     def _dimension_of(self, request: NewLibrary) -> int:
         """The library's dimension: the request's, or its embedder's (which a remote

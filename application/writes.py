@@ -7,6 +7,9 @@ follower's log applier uses too. A failure before the commit leaves both the
 store and the live state untouched: every batch is all or nothing, and a search (under the
 read lock) never sees a store and an index that disagree.
 
+The caller may pass a ``CommitReceipt``: it gets the index of the log entry the commit
+wrote, which the HTTP edge answers as ``X-StacksDB-Index``.
+
 Before a change runs, its input is validated by ``to_chunks``, ``chunk_edit`` and
 ``check_document_metadata``, which hand over to ``application.write_validation``, the one
 home of what a write must satisfy.
@@ -18,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from application.dto import ChunkInput, ChunkPatch
+from application.dto import ChunkInput, ChunkPatch, CommitReceipt
 from application.embedding_service import EmbeddingService
 from application.live import CommittedChange, LiveLibraries, LiveLibrary, apply_change
 from application.write_validation import ChunkEdit, WriteValidator
@@ -101,8 +104,14 @@ class Writer:
         # Called after each committed write, with the lock released (IVF drift checks).
         self._after_write = after_write
 
-    def run(self, library_id: str, change: Callable[[WriteContext], T]) -> T:
-        """Apply ``change`` atomically; see the module docstring."""
+    def run(
+        self,
+        library_id: str,
+        change: Callable[[WriteContext], T],
+        receipt: CommitReceipt | None = None,
+    ) -> T:
+        """Apply ``change`` atomically; see the module docstring. ``receipt`` gets the log
+        index of the commit."""
         live = self._live.get(library_id)
         with live.lock.write():
             live.ensure_alive()
@@ -111,9 +120,11 @@ class Writer:
                 result = change(context)
                 library = dataclasses.replace(live.library, revision=live.library.revision + 1)
                 uow.libraries.save(library)
-                uow.commit()
+                log_index = uow.commit()
             live.library = library
             apply_change(live, context.change)
+        if receipt is not None:
+            receipt.record(log_index)
         if self._after_write is not None:
             self._after_write(live)
         return result

@@ -4,8 +4,9 @@
   node that is not a writable leader is forwarded to the leader and answered as the leader
   answers (once: a forwarded request is never forwarded again). No known leader: 503
   (``NotLeader``); the leader does not answer: 503 (``LeaderUnreachable``).
-- On the leader, a write that committed carries ``X-StacksDB-Index: N``. Before the answer
-  leaves, the leader waits for ``min_replicas`` followers to hold entry N, and checks its
+- On the leader, a write that committed carries ``X-StacksDB-Index: N``, set by its route
+  from the use case's ``CommitReceipt`` (``receipts.py``). Before the answer leaves, the
+  leader waits for ``min_replicas`` followers to hold entry N, and checks its
   lease again (fencing): failing either, the answer is a 503 (``WriteNotAcknowledged``)
   instead of an acknowledgement.
 - A read with ``?min_index=N`` or ``X-StacksDB-Min-Index: N`` waits (bounded) until this
@@ -23,16 +24,11 @@ import httpx
 
 from adapters.http.middleware import ASGIApp, Message, Receive, Scope, Send
 from adapters.http.problems import send_problem
-from application.replication import (
-    LogFeed,
-    NodeState,
-    ReplicaTracker,
-    WriteReceipt,
-    current_receipt,
-)
+from adapters.http.receipts import INDEX_HEADER
+from application.replication import LogFeed, NodeState, ReplicaTracker
 from domain.errors import LeaderUnreachable, NotLeader, ReplicaBehind, WriteNotAcknowledged
 
-INDEX_HEADER = b"x-stacksdb-index"
+_INDEX_HEADER = INDEX_HEADER.lower().encode()
 MIN_INDEX_HEADER = b"x-stacksdb-min-index"
 FORWARDED_HEADER = "x-stacksdb-forwarded-by"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -47,6 +43,14 @@ def is_write(method: str, path: str) -> bool:
         and path.startswith("/v1/libraries")
         and not path.endswith("/search")
     )
+
+
+def _committed_index(start: Message) -> int | None:
+    """The log index a route answered in ``X-StacksDB-Index``, if its write committed."""
+    for name, value in start.get("headers", []):
+        if name.lower() == _INDEX_HEADER:
+            return int(value)
+    return None
 
 
 class ClusterEdge:
@@ -106,16 +110,14 @@ class ClusterEdge:
         if not self.state.is_writable():
             await self._forward(scope, receive, send)
             return
-        receipt = WriteReceipt()
-        token = current_receipt.set(receipt)
         replaced = False
 
         async def acknowledging_send(message: Message) -> None:
             nonlocal replaced
             if replaced:
                 return
-            if message["type"] == "http.response.start" and receipt.index is not None:
-                index = receipt.index
+            index = _committed_index(message) if message["type"] == "http.response.start" else None
+            if index is not None:
                 replicated = await asyncio.to_thread(
                     self.tracker.wait_replicated, index, self.min_replicas, self.replica_timeout
                 )
@@ -129,16 +131,9 @@ class ClusterEdge:
                     refused = WriteNotAcknowledged(reason)
                     await send_problem(send, refused, instance=scope["path"])
                     return
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (INDEX_HEADER, str(index).encode()),
-                ]
             await send(message)
 
-        try:
-            await self.app(scope, receive, acknowledging_send)
-        finally:
-            current_receipt.reset(token)
+        await self.app(scope, receive, acknowledging_send)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         leader = self.state.leader

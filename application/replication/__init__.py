@@ -17,8 +17,6 @@ from application.replication.node_state import NodeState, Peer, Role
 from application.replication.recording import (
     RecordingUnitOfWork,
     RecordingUnitOfWorkFactory,
-    WriteReceipt,
-    current_receipt,
 )
 from application.replication.replica_tracker import ReplicaTracker
 
@@ -37,7 +35,5 @@ __all__ = [
     "RecordingUnitOfWorkFactory",
     "ReplicaTracker",
     "Role",
-    "WriteReceipt",
     "compact_log",
-    "current_receipt",
 ]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import builtins
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -34,16 +32,6 @@ from domain.replication import (
     save_document_op,
     save_library_op,
 )
-
-
-@dataclass(slots=True)
-class WriteReceipt:
-    """Filled by the commit of a request's write: the log index it was committed at."""
-
-    index: int | None = None
-
-
-current_receipt: ContextVar[WriteReceipt | None] = ContextVar("current_receipt", default=None)
 
 
 class _Ops(list[Op]):
@@ -167,11 +155,12 @@ class RecordingUnitOfWork:
         self._ops.clear()
         self._inner.__exit__(exc_type, exc, tb)
 
-    def commit(self) -> None:
-        """Commit the changes with their log entry, or raise ``NotLeader`` and keep nothing."""
+    def commit(self) -> int | None:
+        """Commit the changes with their log entry and return its index, or raise
+        ``NotLeader`` and keep nothing. A commit of no change logs nothing (None)."""
         if not self._ops:
             self._inner.commit()
-            return
+            return None
         self._authority.ensure_writable()
         last = self._inner.log.last()
         entry = LogEntry(last.index + 1, self._authority.term(), tuple(self._ops))
@@ -179,9 +168,7 @@ class RecordingUnitOfWork:
         self._inner.commit()
         self._ops.clear()
         self._feed.advance(LogPosition(entry.index, entry.term))
-        receipt = current_receipt.get()
-        if receipt is not None:
-            receipt.index = entry.index
+        return entry.index
 
     def rollback(self) -> None:
         self._ops.clear()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from adapters.http.deps import Chunks, Cursor, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
+from adapters.http.receipts import answer_index
 from adapters.http.schemas import (
     ChunkBatchIn,
     ChunkBatchOut,
@@ -17,7 +18,7 @@ from adapters.http.schemas import (
     ChunkUpdate,
     Listing,
 )
-from application.dto import ChunkInput, ChunkPatch
+from application.dto import ChunkInput, ChunkPatch, CommitReceipt
 
 router = APIRouter(
     prefix="/v1/libraries/{library_id}/chunks",
@@ -35,8 +36,11 @@ def _input(body: ChunkIn) -> ChunkInput:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChunkOut, responses=CONFLICT)
 @inject
-def create_chunk(library_id: str, body: ChunkIn, chunks: Chunks) -> ChunkOut:
-    return ChunkOut.of(chunks.create(library_id, _input(body)))
+def create_chunk(library_id: str, body: ChunkIn, response: Response, chunks: Chunks) -> ChunkOut:
+    receipt = CommitReceipt()
+    chunk = chunks.create(library_id, _input(body), receipt)
+    answer_index(response, receipt)
+    return ChunkOut.of(chunk)
 
 
 @router.post(
@@ -46,8 +50,12 @@ def create_chunk(library_id: str, body: ChunkIn, chunks: Chunks) -> ChunkOut:
     responses=CONFLICT,
 )
 @inject
-def write_chunk_batch(library_id: str, body: ChunkBatchIn, chunks: Chunks) -> ChunkBatchOut:
-    written = chunks.write_batch(library_id, [_input(c) for c in body.chunks], body.mode)
+def write_chunk_batch(
+    library_id: str, body: ChunkBatchIn, response: Response, chunks: Chunks
+) -> ChunkBatchOut:
+    receipt = CommitReceipt()
+    written = chunks.write_batch(library_id, [_input(c) for c in body.chunks], body.mode, receipt)
+    answer_index(response, receipt)
     return ChunkBatchOut(items=[ChunkOut.of(c, with_embedding=False) for c in written])
 
 
@@ -77,9 +85,14 @@ def get_chunk(library_id: str, chunk_id: str, chunks: Chunks) -> ChunkOut:
 
 @router.patch("/{chunk_id}", response_model=ChunkOut)
 @inject
-def update_chunk(library_id: str, chunk_id: str, body: ChunkUpdate, chunks: Chunks) -> ChunkOut:
+def update_chunk(
+    library_id: str, chunk_id: str, body: ChunkUpdate, response: Response, chunks: Chunks
+) -> ChunkOut:
     patch = ChunkPatch(text=body.text, embedding=body.embedding, metadata=body.metadata)
-    return ChunkOut.of(chunks.patch(library_id, chunk_id, patch))
+    receipt = CommitReceipt()
+    chunk = chunks.patch(library_id, chunk_id, patch, receipt)
+    answer_index(response, receipt)
+    return ChunkOut.of(chunk)
 
 
 @router.put(
@@ -92,7 +105,9 @@ def put_chunk(
     library_id: str, chunk_id: str, body: ChunkBody, response: Response, chunks: Chunks
 ) -> ChunkOut:
     item = ChunkInput(body.document_id, body.text, body.embedding, body.metadata, chunk_id)
-    chunk, created = chunks.put(library_id, chunk_id, item)
+    receipt = CommitReceipt()
+    chunk, created = chunks.put(library_id, chunk_id, item, receipt)
+    answer_index(response, receipt)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return ChunkOut.of(chunk)
 
@@ -100,5 +115,8 @@ def put_chunk(
 @router.delete("/{chunk_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 @inject
 def delete_chunk(library_id: str, chunk_id: str, chunks: Chunks) -> Response:
-    chunks.delete(library_id, chunk_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    receipt = CommitReceipt()
+    chunks.delete(library_id, chunk_id, receipt)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    answer_index(response, receipt)
+    return response

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response, status
 from adapters.http.deps import Cursor, Documents, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
+from adapters.http.receipts import answer_index
 from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
-from application.dto import ChunkInput
+from application.dto import ChunkInput, CommitReceipt
 
 router = APIRouter(
     prefix="/v1/libraries/{library_id}/documents",
@@ -24,9 +25,15 @@ router = APIRouter(
     responses=problem_responses(409),
 )
 @inject
-def create_document(library_id: str, body: DocumentCreate, documents: Documents) -> DocumentOut:
+def create_document(
+    library_id: str, body: DocumentCreate, response: Response, documents: Documents
+) -> DocumentOut:
     chunks = [ChunkInput("", c.text, c.embedding, c.metadata, c.id) for c in body.chunks]
-    info = documents.create(library_id, metadata=body.metadata, chunks=chunks, document_id=body.id)
+    receipt = CommitReceipt()
+    info = documents.create(
+        library_id, metadata=body.metadata, chunks=chunks, document_id=body.id, receipt=receipt
+    )
+    answer_index(response, receipt)
     return DocumentOut.of(info)
 
 
@@ -52,13 +59,23 @@ def get_document(library_id: str, document_id: str, documents: Documents) -> Doc
 @router.patch("/{document_id}", response_model=DocumentOut)
 @inject
 def update_document(
-    library_id: str, document_id: str, body: DocumentUpdate, documents: Documents
+    library_id: str,
+    document_id: str,
+    body: DocumentUpdate,
+    response: Response,
+    documents: Documents,
 ) -> DocumentOut:
-    return DocumentOut.of(documents.update(library_id, document_id, body.metadata))
+    receipt = CommitReceipt()
+    info = documents.update(library_id, document_id, body.metadata, receipt)
+    answer_index(response, receipt)
+    return DocumentOut.of(info)
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 @inject
 def delete_document(library_id: str, document_id: str, documents: Documents) -> Response:
-    documents.delete(library_id, document_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    receipt = CommitReceipt()
+    documents.delete(library_id, document_id, receipt)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    answer_index(response, receipt)
+    return response
