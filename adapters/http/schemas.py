@@ -11,11 +11,21 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from adapters.http.filter_schema import FilterJson
 from adapters.http.limits import bounded_by
 from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
 from application.search_service import Includable
-from domain.embedding import EmbedderSpec, Purpose
-from domain.models import MAX_EF, Chunk, IndexStatus, IndexType, Metric
+from domain.models import (
+    MAX_EF,
+    Chunk,
+    FlatParams,
+    HnswParams,
+    IndexParams,
+    IndexStatus,
+    IndexType,
+    IvfParams,
+    Metric,
+)
 
 T = TypeVar("T")
 
@@ -23,24 +33,33 @@ Id = Annotated[
     str,
     StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
 ]
-Scalar = Annotated[str, Field(max_length=100_000)] | bool | int | float
+# Strict: lax mode would turn a string the length bound refuses into a number ("007" -> 7).
+Scalar = (
+    Annotated[str, Field(max_length=100_000, strict=True)]
+    | Annotated[bool, Field(strict=True)]
+    | Annotated[int, Field(strict=True)]
+    | Annotated[float, Field(strict=True)]
+)
 ScalarList = Annotated[
     list[Scalar], Field(json_schema_extra=bounded_by("max_list_items", "maxItems"))
 ]
 MetadataIn = Annotated[
     dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=256)], Scalar | ScalarList | None
+        # A key is a filter field name: no '.' (document.KEY names the document's metadata).
+        Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^.]+$")],
+        Scalar | ScalarList | None,
     ],
     Field(json_schema_extra=bounded_by("max_metadata_keys", "maxProperties")),
 ]
 Text = Annotated[str, Field(json_schema_extra=bounded_by("max_text_length", "maxLength"))]
-OPTIONAL_EMBEDDING = (
-    "The chunk's vector; may be left out when the library has an embedder, which then "
-    "embeds text on the leader before the write commits."
-)
 # Strict: JSON numbers only. Lax floats would take ``true``/``false`` as 1.0/0.0, a body the
 # schema (``number``) rejects.
-Embedding = list[Annotated[float, Field(strict=True)]]
+# At least one number, at most the longest dimension a library may have: within those, the
+# library's own dimension is the rule (a 422 that names it).
+Embedding = Annotated[
+    list[Annotated[float, Field(strict=True)]],
+    Field(min_length=1, json_schema_extra=bounded_by("max_dimension", "maxItems")),
+]
 
 
 def _absent(value: object) -> bool:
@@ -59,26 +78,48 @@ class _Out(BaseModel):
 # Requests
 
 
-class IndexIn(_In):
-    type: IndexType = IndexType.FLAT
-    params: dict[str, Any] = Field(default_factory=dict)
+class _IndexIn(_In):
+    """An index type and its parameters; each type's model is the domain's own."""
+
+    params: IndexParams
+
+    def params_dict(self) -> dict[str, Any]:
+        return self.params.model_dump(exclude_none=True)
+
+
+class FlatIndexIn(_IndexIn):
+    """The exact index: every search scans every vector."""
+
+    type: Literal[IndexType.FLAT]
+    params: FlatParams = Field(default_factory=FlatParams)
+
+
+class IvfIndexIn(_IndexIn):
+    """Inverted lists: nlist k-means cells (default about sqrt(N) at build), nprobe of them
+    searched (default a share of nlist)."""
+
+    type: Literal[IndexType.IVF]
+    params: IvfParams = Field(default_factory=IvfParams)
+
+
+class HnswIndexIn(_IndexIn):
+    """A navigable small-world graph: m links per node, built with a beam of
+    ef_construction and searched with ef_search."""
+
+    type: Literal[IndexType.HNSW]
+    params: HnswParams = Field(default_factory=HnswParams)
+
+
+IndexIn = Annotated[FlatIndexIn | IvfIndexIn | HnswIndexIn, Field(discriminator="type")]
 
 
 class LibraryCreate(_In):
     id: Id | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    dimension: int | None = Field(
-        default=None,
+    dimension: int = Field(
         ge=1,
-        description="Length of every embedding in the library; with an embedder it may be "
-        "left out (the embedder's own is used; another value is a 422).",
+        description="Length of every embedding in the library.",
         json_schema_extra=bounded_by("max_dimension", "maximum"),
-    )
-    embedder: EmbedderSpec | None = Field(
-        default=None,
-        description="Who turns chunk texts (and search queries) into vectors: the bundled "
-        "MiniLM, an OpenAI-compatible endpoint or Cohere. api_key_env names an environment "
-        "variable of the server that holds the key; the key itself is never sent or stored.",
     )
     metric: Metric = Metric.COSINE
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
@@ -97,7 +138,7 @@ class ChunkBody(_In):
 
     document_id: Id
     text: Text
-    embedding: Embedding | None = Field(default=None, description=OPTIONAL_EMBEDDING)
+    embedding: Embedding
     metadata: MetadataIn = Field(default_factory=dict)
 
 
@@ -108,7 +149,7 @@ class ChunkIn(ChunkBody):
 class DocumentChunkIn(_In):
     id: Id | None = None
     text: Text
-    embedding: Embedding | None = Field(default=None, description=OPTIONAL_EMBEDDING)
+    embedding: Embedding
     metadata: MetadataIn = Field(default_factory=dict)
 
 
@@ -135,17 +176,6 @@ class ChunkUpdate(_In):
     metadata: MetadataIn | None = None
 
 
-class EmbedIn(_In):
-    texts: list[Text] = Field(
-        min_length=1, json_schema_extra=bounded_by("max_embed_texts", "maxItems")
-    )
-    purpose: Purpose = Field(
-        default=Purpose.DOCUMENT,
-        description="document: texts to store; query: search queries (asymmetric models, "
-        "such as Cohere's, embed the two differently).",
-    )
-
-
 class SearchParamsIn(_In):
     ef: int | None = Field(default=None, ge=1, le=MAX_EF)
     nprobe: int | None = Field(default=None, ge=1, le=65_536)
@@ -154,7 +184,7 @@ class SearchParamsIn(_In):
 class SearchIn(_In):
     vector: Embedding
     k: int = Field(default=10, ge=1, json_schema_extra=bounded_by("max_k", "maximum"))
-    filter: dict[str, Any] | None = None
+    filter: FilterJson | None = None
     include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
     params: SearchParamsIn = Field(default_factory=SearchParamsIn)
     exact: bool = False
@@ -192,7 +222,6 @@ class LibraryOut(_Out):
     metadata: dict[str, Any]
     dimension: int
     metric: Metric
-    embedder: EmbedderSpec | None
     index: IndexStatusOut
     document_count: int
     chunk_count: int
@@ -209,7 +238,6 @@ class LibraryOut(_Out):
             metadata=library.metadata,
             dimension=library.dimension,
             metric=library.metric,
-            embedder=library.embedder,
             index=IndexStatusOut.of(info.index),
             document_count=info.document_count,
             chunk_count=info.chunk_count,
@@ -272,10 +300,6 @@ class Listing(BaseModel, Generic[T]):
 
 class ChunkBatchOut(BaseModel):
     items: list[ChunkOut]
-
-
-class EmbedOut(BaseModel):
-    embeddings: list[list[float]] = Field(description="One vector per text, in order.")
 
 
 class SearchResultOut(BaseModel):

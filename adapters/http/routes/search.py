@@ -54,4 +54,4 @@ def get_index(library_id: str, indexes: Indexes) -> IndexStatusOut:
 )
 @inject
 def rebuild_index(library_id: str, body: IndexIn, indexes: Indexes) -> IndexStatusOut:
-    return IndexStatusOut.of(indexes.rebuild(library_id, body.type.value, body.params))
+    return IndexStatusOut.of(indexes.rebuild(library_id, body.type.value, body.params_dict()))
