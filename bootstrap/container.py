@@ -34,7 +34,7 @@ from application.writes import Writer
 from bootstrap.cluster import ClusterRuntime
 from bootstrap.embedders import Embedders, embedders_of
 from bootstrap.settings import Settings
-from bootstrap.snapshots import snapshot_source
+from bootstrap.store_snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
 from domain.replication import LoggedUnitOfWorkFactory
 

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from domain.index.scoring import Hits, IndexQuery, Labels, Mask, SearchParams, StateArrays
-from domain.index.snapshot import IndexSnapshot
+from domain.index.index_snapshot import IndexSnapshot
 from domain.models import (
     Chunk,
     ChunkColumns,

@@ -299,7 +299,7 @@ class WriteAuthority(Protocol):
     def ensure_writable(self) -> None: ...
 
 
-class SnapshotRequired(Conflict):
+class StoreSnapshotRequired(Conflict):
     """The follower's log cannot continue from the leader's: its position was compacted
     away on the leader, or it diverged (entries a deposed leader never replicated)."""
 

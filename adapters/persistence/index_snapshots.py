@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from domain.index.snapshot import IndexSnapshot
+from domain.index.index_snapshot import IndexSnapshot
 
 FORMAT = 1
 _STATE_PREFIX = "s_"

@@ -22,7 +22,7 @@ from domain.errors import KeywordIndexBuilding, LibraryNotFound
 from domain.filters import Filter
 from domain.index.registry import new_index
 from domain.index.scoring import Hits, Mask
-from domain.index.snapshot import IndexSnapshot
+from domain.index.index_snapshot import IndexSnapshot
 from domain.labels import LabelMap
 from domain.metadata_index import MetadataIndex
 from domain.models import (

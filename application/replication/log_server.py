@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from application.replication.log_feed import LogFeed
 from application.replication.node_state import NodeState
 from application.replication.replica_tracker import ReplicaTracker
-from domain.replication import LogEntry, LoggedUnitOfWorkFactory, SnapshotRequired
+from domain.replication import LogEntry, LoggedUnitOfWorkFactory, StoreSnapshotRequired
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class LogServer:
         """Entries after ``after``, waiting up to ``wait`` seconds for one to come.
 
         The follower says where its log ends, (``after``, ``after_term``); that position
-        must be in the leader's log, or ``SnapshotRequired``. Once checked, the follower
+        must be in the leader's log, or ``StoreSnapshotRequired``. Once checked, the follower
         counts as holding ``after`` (for ``--min-replicas`` and compaction).
         """
         self._state.ensure_writable()
@@ -53,16 +53,16 @@ class LogServer:
         with self._uow_factory() as uow:
             last = uow.log.last()
             if after < uow.log.first_index() - 1:
-                raise SnapshotRequired(f"entries after {after} were compacted away")
+                raise StoreSnapshotRequired(f"entries after {after} were compacted away")
             if after > last.index:
-                raise SnapshotRequired(
+                raise StoreSnapshotRequired(
                     f"the follower is at {after}, past the leader's {last.index}"
                 )
             term = uow.log.term_at(after)
             if term is None:
-                raise SnapshotRequired(f"entry {after} was compacted away on the leader")
+                raise StoreSnapshotRequired(f"entry {after} was compacted away on the leader")
             if term != after_term:
-                raise SnapshotRequired(
+                raise StoreSnapshotRequired(
                     f"the follower's entry {after} has term {after_term}, the leader's {term}"
                 )
             entries = uow.log.entries_after(after, limit)
