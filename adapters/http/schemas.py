@@ -12,10 +12,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from adapters.http.filter_schema import FilterJson
-from adapters.http.filter_schema import FilterJson
 from adapters.http.limits import bounded_by
 from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
 from application.search_service import Includable
+from domain.embedding import EmbedderSpec, Purpose
 from domain.models import (
     MAX_EF,
     Chunk,
@@ -53,6 +53,10 @@ MetadataIn = Annotated[
     Field(json_schema_extra=bounded_by("max_metadata_keys", "maxProperties")),
 ]
 Text = Annotated[str, Field(json_schema_extra=bounded_by("max_text_length", "maxLength"))]
+OPTIONAL_EMBEDDING = (
+    "The chunk's vector; may be left out when the library has an embedder, which then "
+    "embeds text on the leader before the write commits."
+)
 # Strict: JSON numbers only. Lax floats would take ``true``/``false`` as 1.0/0.0, a body the
 # schema (``number``) rejects.
 # At least one number, at most the longest dimension a library may have: within those, the
@@ -117,10 +121,18 @@ IndexIn = Annotated[FlatIndexIn | IvfIndexIn | HnswIndexIn, Field(discriminator=
 class LibraryCreate(_In):
     id: Id | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    dimension: int = Field(
+    dimension: int | None = Field(
+        default=None,
         ge=1,
-        description="Length of every embedding in the library.",
+        description="Length of every embedding in the library; with an embedder it may be "
+        "left out (the embedder's own is used; another value is a 422).",
         json_schema_extra=bounded_by("max_dimension", "maximum"),
+    )
+    embedder: EmbedderSpec | None = Field(
+        default=None,
+        description="Who turns chunk texts (and search queries) into vectors: the bundled "
+        "MiniLM, an OpenAI-compatible endpoint or Cohere. api_key_env names an environment "
+        "variable of the server that holds the key; the key itself is never sent or stored.",
     )
     metric: Metric = Metric.COSINE
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
@@ -139,7 +151,7 @@ class ChunkBody(_In):
 
     document_id: Id
     text: Text
-    embedding: Embedding
+    embedding: Embedding | None = Field(default=None, description=OPTIONAL_EMBEDDING)
     metadata: MetadataIn = Field(default_factory=dict)
 
 
@@ -150,7 +162,7 @@ class ChunkIn(ChunkBody):
 class DocumentChunkIn(_In):
     id: Id | None = None
     text: Text
-    embedding: Embedding
+    embedding: Embedding | None = Field(default=None, description=OPTIONAL_EMBEDDING)
     metadata: MetadataIn = Field(default_factory=dict)
 
 
@@ -175,6 +187,17 @@ class ChunkUpdate(_In):
     text: Text | None = None
     embedding: Embedding | None = None
     metadata: MetadataIn | None = None
+
+
+class EmbedIn(_In):
+    texts: list[Text] = Field(
+        min_length=1, json_schema_extra=bounded_by("max_embed_texts", "maxItems")
+    )
+    purpose: Purpose = Field(
+        default=Purpose.DOCUMENT,
+        description="document: texts to store; query: search queries (asymmetric models, "
+        "such as Cohere's, embed the two differently).",
+    )
 
 
 class SearchParamsIn(_In):
@@ -223,6 +246,7 @@ class LibraryOut(_Out):
     metadata: dict[str, Any]
     dimension: int
     metric: Metric
+    embedder: EmbedderSpec | None
     index: IndexStatusOut
     document_count: int
     chunk_count: int
@@ -239,6 +263,7 @@ class LibraryOut(_Out):
             metadata=library.metadata,
             dimension=library.dimension,
             metric=library.metric,
+            embedder=library.embedder,
             index=IndexStatusOut.of(info.index),
             document_count=info.document_count,
             chunk_count=info.chunk_count,
@@ -301,6 +326,10 @@ class Listing(BaseModel, Generic[T]):
 
 class ChunkBatchOut(BaseModel):
     items: list[ChunkOut]
+
+
+class EmbedOut(BaseModel):
+    embeddings: list[list[float]] = Field(description="One vector per text, in order.")
 
 
 class SearchResultOut(BaseModel):

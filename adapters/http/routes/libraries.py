@@ -4,9 +4,10 @@ from dependency_injector.wiring import inject
 from fastapi import APIRouter, Response, status
 
 from adapters.http.deps import Cursor, Libraries, PageSize
-from adapters.http.problems import COMMON_PROBLEMS, problem_responses
+from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
+from adapters.http.receipts import answer_index
 from adapters.http.schemas import LibraryCreate, LibraryOut, LibraryUpdate, Listing
-from application.dto import LibraryPatch, NewLibrary
+from application.dto import CommitReceipt, LibraryPatch, NewLibrary
 
 router = APIRouter(
     prefix="/v1/libraries", tags=["libraries"], responses=problem_responses(*COMMON_PROBLEMS)
@@ -18,11 +19,12 @@ NOT_FOUND = problem_responses(404)
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=LibraryOut,
-    responses=problem_responses(409),
+    responses=problem_responses(409, *EMBEDDER_PROBLEMS),
 )
 @inject
-def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
+def create_library(body: LibraryCreate, response: Response, libraries: Libraries) -> LibraryOut:
     index = body.index
+    receipt = CommitReceipt()
     info = libraries.create(
         NewLibrary(
             name=body.name,
@@ -33,8 +35,11 @@ def create_library(body: LibraryCreate, libraries: Libraries) -> LibraryOut:
             index_type=index.type.value if index else "flat",
             index_params=index.params_dict() if index else None,
             id=body.id,
-        )
+            embedder=body.embedder,
+        ),
+        receipt,
     )
+    answer_index(response, receipt)
     return LibraryOut.of(info)
 
 
@@ -55,9 +60,14 @@ def get_library(library_id: str, libraries: Libraries) -> LibraryOut:
 
 @router.patch("/{library_id}", response_model=LibraryOut, responses=NOT_FOUND)
 @inject
-def update_library(library_id: str, body: LibraryUpdate, libraries: Libraries) -> LibraryOut:
+def update_library(
+    library_id: str, body: LibraryUpdate, response: Response, libraries: Libraries
+) -> LibraryOut:
     patch = LibraryPatch(name=body.name, description=body.description, metadata=body.metadata)
-    return LibraryOut.of(libraries.update(library_id, patch))
+    receipt = CommitReceipt()
+    info = libraries.update(library_id, patch, receipt)
+    answer_index(response, receipt)
+    return LibraryOut.of(info)
 
 
 @router.delete(
@@ -68,5 +78,8 @@ def update_library(library_id: str, body: LibraryUpdate, libraries: Libraries) -
 )
 @inject
 def delete_library(library_id: str, libraries: Libraries) -> Response:
-    libraries.delete(library_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    receipt = CommitReceipt()
+    libraries.delete(library_id, receipt)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    answer_index(response, receipt)
+    return response
