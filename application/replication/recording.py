@@ -121,8 +121,10 @@ class _RecordingChunks:
         self._inner.delete_many(library_id, ids)
         self._ops.append(delete_chunks_op(library_id, ids))
 
-    def scan_columns(self, library_id: str, batch_size: int = 10_000) -> Iterator[ChunkColumns]:
-        return self._inner.scan_columns(library_id, batch_size)
+    def scan_columns(
+        self, library_id: str, batch_size: int = 10_000, *, with_text: bool = False
+    ) -> Iterator[ChunkColumns]:
+        return self._inner.scan_columns(library_id, batch_size, with_text=with_text)
 
 
 class RecordingUnitOfWork:
