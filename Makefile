@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-chroma bench-embed bench-hybrid bench-replication soak clean etcd wrk wordnet
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-batch bench-chroma bench-embed bench-hybrid bench-replication soak clean etcd wrk wordnet
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ wrk:
 # 20,000 vectors; ALL=1 uses all 81k.
 bench-concurrency: wrk $(STAMP)
 	$(BIN)/python benchmarks/concurrency.py $(if $(ALL),--all)
+
+# 100 queries in one batch request against 100 single requests, Flat/IVF/HNSW, over HTTP.
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/batch.py
 
 # Beside Chroma's server (chromadb, the bench extra): HTTP ingest, recall@10, wrk at 1 and 8.
 bench-chroma: wrk $(STAMP)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from application.dto import ChunkInput, ChunkPatch, CommitReceipt
 from application.live import LiveLibraries
 from application.pagination import filtered_page, listing_scan_budget
 from application.writes import WriteContext, Writer
-from domain.errors import ChunkNotFound
+from domain.errors import ChunkNotFound, InvalidInput
 from domain.filters import parse_filter
 from domain.limits import Limits
 from domain.models import Chunk, Page, WriteMode, utc_now
@@ -90,6 +92,43 @@ class ChunkService:
             ctx.delete_chunks([chunk_id])
 
         self._writer.run(library_id, change, receipt)
+
+    def delete_where(
+        self, library_id: str, filter_: object, receipt: CommitReceipt | None = None
+    ) -> int:
+        """Delete every chunk matching ``filter_`` in one all-or-nothing write (one log
+        entry); answers how many. Matched under the write lock, so the chunks deleted are
+        exactly those matching when the write commits, and a search (read lock) sees all
+        of them or none. An empty filter is refused: deleting everything is deleting the
+        library."""
+        if filter_ == {} or filter_ is None:
+            raise InvalidInput(
+                "a filter is required (delete the library instead)", location="filter"
+            )
+        parsed = parse_filter(filter_, max_depth=self._limits.max_filter_depth)
+
+        def change(ctx: WriteContext) -> int:
+            labels = np.flatnonzero(ctx.live.allowed(parsed))
+            chunk_ids = [ctx.live.labels.chunk_id(int(label)) for label in labels]
+            ctx.delete_chunks(chunk_ids)
+            return len(chunk_ids)
+
+        return self._writer.run(library_id, change, receipt)
+
+    def count(self, library_id: str, filter_: object | None = None) -> int:
+        """How many chunks the library holds, or how many match ``filter_``: read from the
+        live metadata columns under the read lock, no store read. O(n) for a filter."""
+        parsed = (
+            None
+            if filter_ is None
+            else parse_filter(filter_, max_depth=self._limits.max_filter_depth)
+        )
+        live = self._live.get(library_id)
+        with live.lock.read():
+            live.ensure_alive()
+            if parsed is None:
+                return len(live.labels)
+            return int(np.count_nonzero(live.allowed(parsed)))
 
     def get(self, library_id: str, chunk_id: str) -> Chunk:
         self._live.get(library_id)

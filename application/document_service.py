@@ -84,6 +84,26 @@ class DocumentService:
             counts = uow.documents.chunk_counts(library_id, [d.id for d in page.items])
         return Page([DocumentInfo(d, counts.get(d.id, 0)) for d in page.items], page.next_cursor)
 
+    def count(self, library_id: str, filter_: object | None = None) -> int:
+        """How many documents the library holds, or how many match ``filter_`` with the
+        listing's meaning (``list``): a field names the document's metadata key, or ``id``,
+        ``created_at``, ``updated_at``. A filter scans every document: O(documents)."""
+        limits = self._limits
+        self._live.get(library_id)
+        parsed = (
+            None if filter_ is None else parse_filter(filter_, max_depth=limits.max_filter_depth)
+        )
+        with self._uow_factory(read_only=True) as uow:
+            if parsed is None:
+                return uow.libraries.counts(library_id)[0]
+            count, cursor = 0, None
+            while True:
+                page = uow.documents.list(library_id, limits.max_page_size, cursor)
+                count += sum(matches(parsed, _fields_of(d)) for d in page.items)
+                if page.next_cursor is None:
+                    return count
+                cursor = page.next_cursor
+
     def update(
         self,
         library_id: str,

@@ -93,6 +93,11 @@ class SearchQuery:
     include: frozenset[str] = frozenset({"metadata"})
     params: SearchParams = field(default_factory=SearchParams)
     exact: bool = False
+    # Keep hits scoring at least this (cosine, dot) or at most this distance (l2).
+    score_threshold: float | None = None
+    # Group hits by "document_id" or a chunk metadata key; k then counts groups.
+    group_by: str | None = None
+    group_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +113,19 @@ class SearchHit:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchGroup:
+    """The hits of one group of a grouped search, best first; ``key`` is the value they share."""
+
+    key: str | int | float | bool
+    hits: list[SearchHit]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchOutcome:
+    """A search's answer: ``hits``, or for a grouped search ``groups`` (best group first)."""
+
     hits: list[SearchHit]
     index_type: str
     strategy: str
     took_ms: float
+    groups: list[SearchGroup] | None = None

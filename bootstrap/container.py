@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -66,6 +68,13 @@ def store_snapshot_source(settings: Settings) -> Callable[[], Path]:
     return partial(snapshot_source, settings)
 
 
+def batch_search_threads() -> ThreadPoolExecutor:
+    """Threads for a search batch's HNSW walks and IVF probes, one per core: the kernels
+    hold no GIL, so more threads would only queue. Shared by every batch, so batches in
+    flight add at most this many threads of kernel work whatever the search limiter admits."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="search-batch")
+
+
 def node_role_of(settings: Settings, state: NodeState) -> Callable[[], str | None]:
     """/readyz names the node's role in a cluster; a standalone node answers as it always did."""
     if settings.cluster is None:
@@ -117,7 +126,8 @@ class Container(containers.DeclarativeContainer):
     )
     document_service = providers.Singleton(DocumentService, uow_factory, live, writer, limits)
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer, limits)
-    search_service = providers.Singleton(SearchService, uow_factory, live, limits)
+    search_threads = providers.Singleton(batch_search_threads)
+    search_service = providers.Singleton(SearchService, uow_factory, live, limits, search_threads)
 
     log_applier = providers.Singleton(LogApplier, store_uow_factory, live, log_feed)
     log_server = providers.Singleton(

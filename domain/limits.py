@@ -39,6 +39,14 @@ class Limits(BaseModel):
     max_list_items: Count = Field(default=256, description="Longest list in a metadata value.")
     max_filter_depth: Count = Field(default=10, description="Deepest nesting of a filter tree.")
     max_page_size: Count = Field(default=1_000, description="Most items one listing page holds.")
+    max_batch_searches: Count = Field(
+        default=1_000, description="Most searches one batch search request carries."
+    )
+    max_group_candidates: Count = Field(
+        default=4_096,
+        description="Most chunks a grouped search ranks to fill its groups (k x group_size "
+        "at most).",
+    )
     # The planner: a filtered search whose matches are few scans exactly those matches
     # (exact, and cheaper than an index path on which most nodes are rejected); otherwise the
     # index searches with the mask. "Few" is at most ``*_up_to`` matches or at most
@@ -75,6 +83,22 @@ class Limits(BaseModel):
         if size > self.max_batch:
             raise LimitExceeded(
                 f"a batch holds at most {self.max_batch} items, got {size}", location=location
+            )
+
+    def check_batch_searches(self, size: int) -> None:
+        if not 1 <= size <= self.max_batch_searches:
+            raise LimitExceeded(
+                f"a batch holds 1 to {self.max_batch_searches} searches, got {size}",
+                location="searches",
+            )
+
+    def check_group(self, k: int, group_size: int) -> None:
+        """``k`` groups of ``group_size`` hits fit in the chunks a grouped search may rank."""
+        if group_size < 1 or k * group_size > self.max_group_candidates:
+            raise LimitExceeded(
+                f"k x group_size must be at most {self.max_group_candidates}, "
+                f"got {k} x {group_size}",
+                location="group_size",
             )
 
     def check_dimension(self, dimension: int) -> None:

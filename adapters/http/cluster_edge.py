@@ -37,11 +37,15 @@ _HOP_BY_HOP = frozenset(
 )
 
 
+# POST routes that only read: served by any node, never forwarded to the leader.
+READING_POSTS = ("/search", "/search/batch", "/chunks/count", "/documents/count", "/embed")
+
+
 def is_write(method: str, path: str) -> bool:
     return (
         method in WRITE_METHODS
         and path.startswith("/v1/libraries")
-        and not path.endswith("/search")
+        and not path.endswith(READING_POSTS)
     )
 
 

@@ -212,6 +212,44 @@ class SearchIn(_In):
     include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
     params: SearchParamsIn = Field(default_factory=SearchParamsIn)
     exact: bool = False
+    score_threshold: float | None = Field(
+        default=None,
+        description="Keep hits scoring at least this (cosine, dot: the similarity) or at "
+        "most this (l2: the distance); fewer than k may come back.",
+    )
+    group_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="document_id or a chunk metadata key: k then counts groups, and the "
+        "answer has groups instead of results. A chunk with no value for the key is left "
+        "out; a list value puts the chunk in the group of each item.",
+    )
+    group_size: int = Field(
+        default=1,
+        ge=1,
+        description="Hits per group, best first (k x group_size at most the maximum).",
+        json_schema_extra=bounded_by("max_group_candidates", "maximum"),
+    )
+
+
+class SearchBatchIn(_In):
+    searches: list[SearchIn] = Field(
+        min_length=1,
+        description="Searches answered in this order; one invalid search fails the batch.",
+        json_schema_extra=bounded_by("max_batch_searches", "maxItems"),
+    )
+
+
+class CountIn(_In):
+    filter: FilterJson | None = None
+
+
+class DeleteWhereIn(_In):
+    filter: FilterJson = Field(
+        description="Every chunk matching it is deleted, all or nothing; an empty filter is "
+        "refused (delete the library instead)."
+    )
 
 
 # Responses
@@ -359,8 +397,20 @@ class SearchResultOut(BaseModel):
         return item
 
 
+class SearchGroupOut(BaseModel):
+    key: str | int | float | bool = Field(description="The value the group's hits share.")
+    hits: list[SearchResultOut]
+
+
 class SearchOut(BaseModel):
-    results: list[SearchResultOut]
+    results: list[SearchResultOut] | None = Field(
+        default=None, exclude_if=_absent, description="Best first; absent when grouped."
+    )
+    groups: list[SearchGroupOut] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="With group_by: best group first (a group ranks by its best hit).",
+    )
     index: str = Field(description="The index type that answered.")
     strategy: str = Field(description="How the index searched (scan, hnsw, filtered-scan...).")
     took_ms: float
@@ -368,12 +418,34 @@ class SearchOut(BaseModel):
     @staticmethod
     def content(outcome: SearchOutcome) -> dict[str, Any]:
         """What this model serialises to for ``outcome`` (see ``SearchResultOut.content``)."""
-        return {
-            "results": [SearchResultOut.content(hit) for hit in outcome.hits],
-            "index": outcome.index_type,
-            "strategy": outcome.strategy,
-            "took_ms": round(outcome.took_ms, 3),
-        }
+        content: dict[str, Any] = {}
+        if outcome.groups is None:
+            content["results"] = [SearchResultOut.content(hit) for hit in outcome.hits]
+        else:
+            content["groups"] = [
+                {"key": group.key, "hits": [SearchResultOut.content(hit) for hit in group.hits]}
+                for group in outcome.groups
+            ]
+        content["index"] = outcome.index_type
+        content["strategy"] = outcome.strategy
+        content["took_ms"] = round(outcome.took_ms, 3)
+        return content
+
+
+class SearchBatchOut(BaseModel):
+    results: list[SearchOut] = Field(description="One answer per search, in the same order.")
+
+    @staticmethod
+    def content(outcomes: list[SearchOutcome]) -> dict[str, Any]:
+        return {"results": [SearchOut.content(outcome) for outcome in outcomes]}
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class DeletedOut(BaseModel):
+    deleted: int = Field(description="How many chunks the write deleted.")
 
 
 class Problem(BaseModel):

@@ -16,6 +16,10 @@ from adapters.http.schemas import (
     ChunkIn,
     ChunkOut,
     ChunkUpdate,
+    CountIn,
+    CountOut,
+    DeletedOut,
+    DeleteWhereIn,
     Listing,
 )
 from application.dto import ChunkInput, ChunkPatch, CommitReceipt
@@ -57,6 +61,23 @@ def write_chunk_batch(
     written = chunks.write_batch(library_id, [_input(c) for c in body.chunks], body.mode, receipt)
     answer_index(response, receipt)
     return ChunkBatchOut(items=[ChunkOut.of(c, with_embedding=False) for c in written])
+
+
+@router.post("/count", response_model=CountOut)
+@inject
+def count_chunks(library_id: str, body: CountIn, chunks: Chunks) -> CountOut:
+    return CountOut(count=chunks.count(library_id, body.filter))
+
+
+@router.post("/delete", response_model=DeletedOut)
+@inject
+def delete_chunks_where(
+    library_id: str, body: DeleteWhereIn, response: Response, chunks: Chunks
+) -> DeletedOut:
+    receipt = CommitReceipt()
+    deleted = chunks.delete_where(library_id, body.filter, receipt)
+    answer_index(response, receipt)
+    return DeletedOut(deleted=deleted)
 
 
 @router.get("", response_model=Listing[ChunkOut])

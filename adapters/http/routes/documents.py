@@ -7,7 +7,14 @@ from adapters.http.deps import Cursor, Documents, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.receipts import answer_index
-from adapters.http.schemas import DocumentCreate, DocumentOut, DocumentUpdate, Listing
+from adapters.http.schemas import (
+    CountIn,
+    CountOut,
+    DocumentCreate,
+    DocumentOut,
+    DocumentUpdate,
+    Listing,
+)
 from application.dto import ChunkInput, CommitReceipt
 
 router = APIRouter(
@@ -35,6 +42,12 @@ def create_document(
     )
     answer_index(response, receipt)
     return DocumentOut.of(info)
+
+
+@router.post("/count", response_model=CountOut)
+@inject
+def count_documents(library_id: str, body: CountIn, documents: Documents) -> CountOut:
+    return CountOut(count=documents.count(library_id, body.filter))
 
 
 @router.get("", response_model=Listing[DocumentOut])

@@ -8,7 +8,14 @@ from adapters.http.deps import Indexes, Searches
 from adapters.http.json_response import json_response
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, problem_responses
-from adapters.http.schemas import IndexIn, IndexStatusOut, SearchIn, SearchOut
+from adapters.http.schemas import (
+    IndexIn,
+    IndexStatusOut,
+    SearchBatchIn,
+    SearchBatchOut,
+    SearchIn,
+    SearchOut,
+)
 from application.dto import SearchQuery
 from domain.index.scoring import SearchParams
 
@@ -29,18 +36,40 @@ async def search(library_id: str, body: SearchIn, searches: Searches, request: R
     # (8 wrk connections on 2 cores: p99 ~9x p50 with the default pool of 40, ~2x with 3).
     # Rendered with orjson rather than returned as a SearchOut, which FastAPI would validate
     # again on every search (see json_response). A docstring would become the OpenAPI text.
-    query = SearchQuery(
+    query = search_query(body)
+    outcome = await anyio.to_thread.run_sync(
+        searches.search, library_id, query, limiter=request.app.state.search_limiter
+    )
+    return json_response(SearchOut.content(outcome), SearchOut)
+
+
+@router.post("/search/batch", response_model=SearchBatchOut)
+@inject
+async def search_batch(
+    library_id: str, body: SearchBatchIn, searches: Searches, request: Request
+) -> Response:
+    # One worker thread, through the same limiter as a single search; the batch's HNSW
+    # walks and IVF probes run on the service's own threads (one per core).
+    queries = [search_query(search) for search in body.searches]
+    outcomes = await anyio.to_thread.run_sync(
+        searches.search_batch, library_id, queries, limiter=request.app.state.search_limiter
+    )
+    return json_response(SearchBatchOut.content(outcomes), SearchBatchOut)
+
+
+def search_query(body: SearchIn) -> SearchQuery:
+    """The use case's query for a search body (alone or in a batch)."""
+    return SearchQuery(
         vector=body.vector,
         k=body.k,
         filter=body.filter,
         include=frozenset(body.include),
         params=SearchParams(ef=body.params.ef, nprobe=body.params.nprobe),
         exact=body.exact,
+        score_threshold=body.score_threshold,
+        group_by=body.group_by,
+        group_size=body.group_size,
     )
-    outcome = await anyio.to_thread.run_sync(
-        searches.search, library_id, query, limiter=request.app.state.search_limiter
-    )
-    return json_response(SearchOut.content(outcome), SearchOut)
 
 
 @router.get("/index", response_model=IndexStatusOut, tags=["index"])
