@@ -63,14 +63,16 @@ class Bm25Index:
         self._slot_alive = Column(np.bool_)
         self._slot_terms_start = Column(np.int64)  # where a slot's terms start in the forward index
         self._forward = Column(np.int32)  # each slot's distinct term ids, slot after slot
-        self._slot_of_label: dict[int, int] = {}
+        # Each label's slot, -1 for none: an array, as chunk labels are dense (``LabelMap``).
+        self._slot_of_label = Column(np.int64)
+        self._documents = 0
         self._total_length = 0
 
     def __len__(self) -> int:
-        return len(self._slot_of_label)
+        return self._documents
 
     def __contains__(self, label: int) -> bool:
-        return label in self._slot_of_label
+        return 0 <= label < self._slot_of_label.size and self._slot_of_label.values[label] >= 0
 
     @property
     def vocabulary_size(self) -> int:
@@ -95,9 +97,8 @@ class Bm25Index:
             self._postings.nbytes
             + sum(column.nbytes for column in columns)
             + self._vocabulary_bytes
+            + self._slot_of_label.nbytes
             + sys.getsizeof(self._term_id)
-            + sys.getsizeof(self._slot_of_label)
-            + len(self._slot_of_label) * _VOCABULARY_ENTRY_BYTES
         )
 
     # -- writes --------------------------------------------------------------------------------
@@ -140,17 +141,16 @@ class Bm25Index:
 
     def remove(self, labels: Labels) -> None:
         """Drop these labels' texts (absent labels are skipped). O(their distinct terms)."""
-        slots = [
-            self._slot_of_label.pop(label)
-            for label in labels.tolist()
-            if label in self._slot_of_label
-        ]
-        if not slots:
+        known = np.unique(labels[(labels >= 0) & (labels < self._slot_of_label.size)])
+        dead = self._slot_of_label.values[known]
+        dead = dead[dead >= 0]
+        if dead.shape[0] == 0:
             return
-        dead = np.asarray(slots, np.int64)
+        self._slot_of_label.values[self._slot_label.values[dead]] = -1
         self._slot_alive.values[dead] = False
+        self._documents -= int(dead.shape[0])
         self._total_length -= int(self._slot_length.values[dead].sum())
-        terms = np.concatenate([self._terms_of(slot) for slot in slots])
+        terms = np.concatenate([self._terms_of(slot) for slot in dead.tolist()])
         self._df.values[:] -= np.bincount(terms, minlength=self._df.size)
 
     def compact(self) -> None:
@@ -169,15 +169,13 @@ class Bm25Index:
         self._df = Column(np.int64, self._df.values[kept_terms])
         vocabulary = list(self._term_id)
         self._term_id = {vocabulary[old]: new for new, old in enumerate(kept_terms.tolist())}
-        self._vocabulary_bytes = sum(map(_term_bytes, self._term_id))
+        self._vocabulary_bytes = sum(map(term_bytes, self._term_id))
         self._forward = Column(np.int32, new_term[self._forward.values[forward_alive]])
         self._slot_terms_start = Column(np.int64, np.cumsum(counts) - counts)
         self._slot_label = Column(np.int64, self._slot_label.values[alive])
         self._slot_length = Column(np.int64, self._slot_length.values[alive])
         self._slot_alive = Column(np.bool_, np.ones(len(self), np.bool_))
-        self._slot_of_label = {
-            label: slot for slot, label in enumerate(self._slot_label.values.tolist())
-        }
+        self._slot_of_label.values[self._slot_label.values] = np.arange(self._slot_label.size)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -230,7 +228,7 @@ class Bm25Index:
         if term_id is None:
             term_id = self._term_id[term] = self._postings.add_term()
             self._df.extend(np.zeros(1, np.int64))
-            self._vocabulary_bytes += _term_bytes(term)
+            self._vocabulary_bytes += term_bytes(term)
         return term_id
 
     def _append_documents(
@@ -248,9 +246,11 @@ class Bm25Index:
         self._slot_label.extend(labels)
         self._slot_length.extend(lengths)
         self._slot_alive.extend(np.ones(labels.shape[0], np.bool_))
-        self._slot_of_label.update(
-            zip(labels.tolist(), range(first_slot, first_slot + labels.shape[0]), strict=True)
-        )
+        needed = int(labels.max()) + 1 - self._slot_of_label.size
+        if needed > 0:
+            self._slot_of_label.extend(np.full(needed, -1, np.int64))
+        self._slot_of_label.values[labels] = np.arange(first_slot, first_slot + labels.shape[0])
+        self._documents += int(labels.shape[0])
         self._total_length += int(lengths.sum())
 
     def _term_counts(self) -> NDArray[np.int64]:
@@ -268,7 +268,8 @@ class Bm25Index:
         return self._forward.values[start:end]
 
 
-def _term_bytes(term: str) -> int:
+def term_bytes(term: str) -> int:
+    """What one vocabulary entry holds: its string and its dict entry."""
     return sys.getsizeof(term) + _VOCABULARY_ENTRY_BYTES
 
 

@@ -74,7 +74,8 @@ def _without_none(**fields: Any) -> dict[str, Any]:
 def create_library(
     *,
     name: str,
-    dimension: int,
+    dimension: int | None,
+    embedder: Mapping[str, Any] | None,
     metric: str | None,
     index: Mapping[str, Any] | str | None,
     description: str | None,
@@ -86,6 +87,7 @@ def create_library(
         id=id,
         name=name,
         dimension=dimension,
+        embedder=dict(embedder) if embedder is not None else None,
         metric=metric,
         description=description,
         metadata=dict(metadata) if metadata is not None else None,
@@ -170,15 +172,14 @@ def delete_document(library_id: str, document_id: str) -> Call[None]:
 def chunk_json(
     chunk: Mapping[str, Any], *, embedding: list[float] | None = None, need_document: bool = True
 ) -> dict[str, Any]:
-    """The ChunkIn body of one chunk given as a mapping (its embedding a list or an array)."""
+    """The ChunkIn body of one chunk given as a mapping (its embedding a list or an array;
+    without one, the library's embedder makes it from the text)."""
     unknown = set(chunk) - {"id", "document_id", "text", "embedding", "metadata"}
     if unknown:
         raise ValueError(f"unknown chunk fields: {sorted(unknown)}")
     if need_document and "document_id" not in chunk:
         raise ValueError("every chunk needs a document_id")
-    if embedding is None:
-        if "embedding" not in chunk:
-            raise ValueError("every chunk needs an embedding")
+    if embedding is None and chunk.get("embedding") is not None:
         embedding = vector_json(chunk["embedding"])
     return _without_none(
         id=chunk.get("id"),
@@ -194,7 +195,7 @@ def create_chunk(
     *,
     document_id: str,
     text: str,
-    embedding: Vector,
+    embedding: Vector | None,
     metadata: Mapping[str, Any] | None,
     id: str | None,
 ) -> Call[Chunk]:
@@ -202,7 +203,7 @@ def create_chunk(
         id=id,
         document_id=document_id,
         text=text,
-        embedding=vector_json(embedding),
+        embedding=vector_json(embedding) if embedding is not None else None,
         metadata=dict(metadata) if metadata is not None else None,
     )
     path = f"{_lib(library_id)}/chunks"
@@ -264,13 +265,13 @@ def put_chunk(
     *,
     document_id: str,
     text: str,
-    embedding: Vector,
+    embedding: Vector | None,
     metadata: Mapping[str, Any] | None,
 ) -> Call[Chunk]:
     body = _without_none(
         document_id=document_id,
         text=text,
-        embedding=vector_json(embedding),
+        embedding=vector_json(embedding) if embedding is not None else None,
         metadata=dict(metadata) if metadata is not None else None,
     )
     path = f"{_lib(library_id)}/chunks/{_seg(chunk_id)}"
@@ -316,6 +317,45 @@ def search(
     )
     path = f"{_lib(library_id)}/search"
     return Call("POST", path, _model(SearchResponse), json=body, idempotent=True, read=True)
+
+
+def text_chunks(
+    texts: Sequence[str],
+    document_id: str | Sequence[str],
+    metadatas: Sequence[Mapping[str, Any] | None] | None,
+    ids: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    """Chunks without embeddings for ``add_texts``: one per text, of ``document_id`` (one for
+    all, or one per text), with the metadata and id at the same position."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    count = len(texts)
+    documents = [document_id] * count if isinstance(document_id, str) else list(document_id)
+    for name, values in (("document_id", documents), ("metadatas", metadatas), ("ids", ids)):
+        if values is not None and len(values) != count:
+            raise ValueError(f"{count} texts but {len(values)} {name}")
+    return [
+        _without_none(
+            id=ids[i] if ids is not None else None,
+            document_id=documents[i],
+            text=text,
+            metadata=metadatas[i] if metadatas is not None else None,
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+def embed(library_id: str, texts: Sequence[str], purpose: str) -> Call[list[list[float]]]:
+    """The library's embedder on ``texts``; it writes nothing, so it is always retryable."""
+
+    def parse(response: httpx.Response) -> list[list[float]]:
+        embeddings: list[list[float]] = response.json()["embeddings"]
+        return embeddings
+
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    body = {"texts": list(texts), "purpose": purpose}
+    return Call("POST", f"{_lib(library_id)}/embed", parse, json=body, idempotent=True)
 
 
 def chunk_batches(

@@ -120,8 +120,9 @@ class ClientOps(ABC, Generic[L, TransportT]):
     def create_library(
         self,
         name: str,
-        dimension: int,
+        dimension: int | None = None,
         *,
+        embedder: Mapping[str, Any] | None = None,
         metric: Metric | None = None,
         index: Mapping[str, Any] | str | None = None,
         description: str | None = None,
@@ -129,10 +130,14 @@ class ClientOps(ABC, Generic[L, TransportT]):
         id: str | None = None,
     ) -> Plan[L]:
         """Create a library; ``index`` is ``"ivf"`` or ``{"type": "hnsw", "params": {...}}``.
-        With ``id`` the create is idempotent (retried safely; 409 if the id is taken)."""
+        ``embedder`` (``{"provider": "minilm"}``, ``{"provider": "openai", "url": ...,
+        "model": ..., "api_key_env": ...}`` or ``{"provider": "cohere", ...}``) lets the
+        server embed texts; ``dimension`` may then be left out. With ``id`` the create is
+        idempotent (retried safely; 409 if the id is taken)."""
         call = _calls.create_library(
             name=name,
             dimension=dimension,
+            embedder=embedder,
             metric=metric,
             index=index,
             description=description,
@@ -216,6 +221,11 @@ class LibraryOps(ABC, Generic[C, H]):
         return self.info.metric
 
     @property
+    def embedder(self) -> dict[str, Any] | None:
+        """The spec of the library's embedder, None if it has none."""
+        return self.info.embedder
+
+    @property
     def description(self) -> str:
         return self.info.description
 
@@ -296,12 +306,13 @@ class LibraryOps(ABC, Generic[C, H]):
         self,
         document_id: str,
         text: str,
-        embedding: Vector,
+        embedding: Vector | None = None,
         *,
         metadata: Mapping[str, Any] | None = None,
         id: str | None = None,
     ) -> Plan[Chunk]:
-        """Create one chunk (its document is created if it does not exist)."""
+        """Create one chunk (its document is created if it does not exist); without
+        ``embedding`` the library's embedder makes it from ``text``."""
         call = _calls.create_chunk(
             self.id,
             document_id=document_id,
@@ -311,6 +322,31 @@ class LibraryOps(ABC, Generic[C, H]):
             id=id,
         )
         return self._send(call)
+
+    @operation
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        *,
+        document_id: str | Sequence[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        ids: Sequence[str] | None = None,
+        batch_size: int = 500,
+        upsert: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Plan[list[Chunk]]:
+        """Write ``texts`` as chunks without embeddings, which the library's embedder makes
+        on the server (the library needs one). ``document_id`` is one id for every text or
+        one per text; ``metadatas`` and ``ids`` (optional) go by position. Batches as
+        ``add_chunks`` does, each all or nothing."""
+        chunks = _calls.text_chunks(texts, document_id, metadatas, ids)
+        return self._add_batches(chunks, None, batch_size, upsert, on_progress)
+
+    @operation
+    def embed(self, texts: Sequence[str], *, purpose: str = "document") -> Plan[list[list[float]]]:
+        """The vectors the library's embedder makes for ``texts``, one per text, in order;
+        ``purpose="query"`` for search queries (asymmetric models embed them differently)."""
+        return self._send(_calls.embed(self.id, texts, purpose))
 
     def _add_batches(
         self,
@@ -396,10 +432,11 @@ class LibraryOps(ABC, Generic[C, H]):
         *,
         document_id: str,
         text: str,
-        embedding: Vector,
+        embedding: Vector | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Plan[Chunk]:
-        """Create or replace the chunk with this id (PUT, an upsert)."""
+        """Create or replace the chunk with this id (PUT, an upsert); without ``embedding``
+        the library's embedder makes it."""
         call = _calls.put_chunk(
             self.id,
             chunk_id,

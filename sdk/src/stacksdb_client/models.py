@@ -49,6 +49,8 @@ class LibraryInfo(_Model):
     metadata: dict[str, Any]
     dimension: int
     metric: Metric
+    # {"provider": "minilm"}, {"provider": "openai", "url", "model", "api_key_env"?}, ...
+    embedder: dict[str, Any] | None = None
     index: IndexStatus
     document_count: int
     chunk_count: int
