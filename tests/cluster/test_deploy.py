@@ -79,3 +79,20 @@ def test_the_compose_file_runs_etcd_and_three_nodes_that_find_each_other() -> No
         assert service["volumes"] == [f"{name}:/data"]
         ids.add(env["STACKSDB_NODE_ID"])
     assert len(ids) == 3
+
+
+def test_embedder_keys_come_from_a_secret_or_the_shell_and_are_written_nowhere() -> None:
+    container = by_kind("StatefulSet")["stacksdb"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("OPENAI_API_KEY", "COHERE_API_KEY"):
+        assert "value" not in env[name]
+        reference = env[name]["valueFrom"]["secretKeyRef"]
+        assert reference == {"name": "stacksdb-embedder-keys", "key": name, "optional": True}
+    for compose_file in ("docker-compose.yml", "docker-compose.cluster.yml"):
+        compose = yaml.safe_load((ROOT / compose_file).read_text())
+        for service in compose["services"].values():
+            if service.get("image") != "stacksdb:latest":
+                continue
+            variables = service["environment"]
+            assert variables["OPENAI_API_KEY"] == "${OPENAI_API_KEY:-}"
+            assert variables["COHERE_API_KEY"] == "${COHERE_API_KEY:-}"
