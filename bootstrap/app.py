@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
+from adapters.http.allowed_methods import install_allowed_methods
 from adapters.http.cluster_edge import ClusterEdge
+from adapters.http.filter_schema import document_filter_queries
 from adapters.http.limits import document_limits
 from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
 from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
@@ -64,8 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.search_limiter = anyio.CapacityLimiter(settings.search_threads)
     install_problem_handlers(app)
     document_limits(app, container.limits())  # after the problem schema's openapi override
+    document_filter_queries(app)
     for module in ROUTE_MODULES:
         app.include_router(module.router)
+    install_allowed_methods(app)  # after the routers: it reads their methods
 
     metrics = container.http_metrics()
     live = container.live()

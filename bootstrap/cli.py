@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         # cost more server CPU per request (README, "The request path").
         loop="uvloop",
         http=ProblemHttpToolsProtocol,
+        # No WebSocket routes: an Upgrade request is served as plain HTTP, so it gets the
+        # API's answers (problem+json) instead of the websockets library's text/plain 400.
+        ws="none",
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from adapters.http.filter_schema import FILTER_QUERY
 from adapters.http.limits import bounded_by
 from adapters.http.provided import on_loop, provide
 from application.chunk_service import ChunkService
@@ -45,7 +46,15 @@ PageSize = Annotated[
     ),
 ]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="The next_cursor of the previous page.")
+    str | None,
+    Query(
+        min_length=1,
+        max_length=256,
+        # What adapters/persistence/cursor.py makes: unpadded urlsafe base64. Within that
+        # shape, a cursor this listing did not hand out is a 422 (Invalid cursor).
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The next_cursor of the previous page of this same listing.",
+    ),
 ]
 
 
@@ -55,7 +64,8 @@ def _listing_filter(
         Query(
             max_length=16_384,
             description="A filter tree as JSON (URL-encoded), as in search: "
-            '{"field": "year", "op": "gte", "value": 2020}.',
+            '{"field": "year", "op": "gte", "value": 2020}; at most 16,384 characters.',
+            json_schema_extra=FILTER_QUERY,
         ),
     ] = None,
 ) -> object | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any, Literal
 
+from fastapi import FastAPI
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -178,6 +179,42 @@ def _as_is(value: Any) -> Any:
 
 FilterJson = Annotated[Any, PlainValidator(_as_is), _DocumentedAs()]
 """A filter in a request model: documented as ``Filter``, checked by the parser."""
+
+_JSON_QUERY = "x-stacksdb-filter-json"
+FILTER_QUERY = {_JSON_QUERY: True}
+"""``json_schema_extra`` of a query parameter that carries a filter as JSON text: the
+document states it as ``content: application/json`` with the ``Filter`` schema
+(``document_filter_queries``), which is how OpenAPI says "this string is JSON of that"."""
+
+
+def document_filter_queries(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI document state each ``FILTER_QUERY`` parameter as JSON content
+    of the ``Filter`` schema (wraps whatever ``app.openapi`` is)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        marked = [
+            parameter
+            for path_item in document.get("paths", {}).values()
+            for operation in path_item.values()
+            for parameter in operation.get("parameters", [])
+            if parameter.get("schema", {}).pop(_JSON_QUERY, False)
+        ]
+        for parameter in marked:
+            del parameter["schema"]
+            parameter["content"] = {"application/json": {"schema": {"$ref": _FILTER_REF}}}
+        if marked:
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            own = Filter.model_json_schema(ref_template=_FILTER_REF.replace("Filter", "{model}"))
+            schemas.update(own.pop("$defs", {}))
+            schemas.setdefault("Filter", own)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+_FILTER_REF = "#/components/schemas/Filter"
 
 
 _FILTER_CORE_SCHEMA = Filter.__pydantic_core_schema__

@@ -44,13 +44,24 @@ Scalar = (
 ScalarList = Annotated[
     list[Scalar], Field(json_schema_extra=bounded_by("max_list_items", "maxItems"))
 ]
+
+
+def _metadata_schema(schema: dict[str, Any]) -> None:
+    """Pydantic states a key pattern as ``patternProperties``, which lets every other key
+    through as an additional property; state it as ``propertyNames``, which refuses them."""
+    ((pattern, values),) = schema.pop("patternProperties").items()
+    schema["additionalProperties"] = values
+    schema.setdefault("propertyNames", {})["pattern"] = pattern
+    schema.update(bounded_by("max_metadata_keys", "maxProperties"))
+
+
 MetadataIn = Annotated[
     dict[
         # A key is a filter field name: no '.' (document.KEY names the document's metadata).
         Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^.]+$")],
         Scalar | ScalarList | None,
     ],
-    Field(json_schema_extra=bounded_by("max_metadata_keys", "maxProperties")),
+    Field(json_schema_extra=_metadata_schema),
 ]
 Text = Annotated[str, Field(json_schema_extra=bounded_by("max_text_length", "maxLength"))]
 OPTIONAL_EMBEDDING = (
