@@ -36,6 +36,7 @@ from stacksdb_client.models import (
     IndexStatus,
     LibraryInfo,
     Page,
+    SearchGroup,
     SearchResponse,
     SearchResult,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "ProgressCallback",
     "RequestTimeoutError",
     "RetryPolicy",
+    "SearchGroup",
     "SearchResponse",
     "SearchResult",
     "ServerError",

@@ -25,7 +25,10 @@ from stacksdb_client.models import (
     LibraryInfo,
     Page,
     SearchResponse,
+    _Count,
+    _Deleted,
     _Listing,
+    _SearchBatch,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -306,17 +309,84 @@ def search(
     include: Sequence[Include] | None,
     params: Mapping[str, Any] | None,
     exact: bool,
+    score_threshold: float | None = None,
+    group_by: str | None = None,
+    group_size: int | None = None,
 ) -> Call[SearchResponse]:
-    body = _without_none(
+    body = search_body(
+        vector=vector,
+        k=k,
+        filter=filter,
+        include=include,
+        params=params,
+        exact=exact,
+        score_threshold=score_threshold,
+        group_by=group_by,
+        group_size=group_size,
+    )
+    path = f"{_lib(library_id)}/search"
+    return Call("POST", path, _model(SearchResponse), json=body, idempotent=True, read=True)
+
+
+def search_body(
+    *,
+    vector: Vector,
+    k: int = 10,
+    filter: FilterLike | None = None,
+    include: Sequence[Include] | None = None,
+    params: Mapping[str, Any] | None = None,
+    exact: bool = False,
+    score_threshold: float | None = None,
+    group_by: str | None = None,
+    group_size: int | None = None,
+) -> dict[str, Any]:
+    """The JSON of one search, alone or in a batch (the keywords of ``Library.search``)."""
+    return _without_none(
         vector=vector_json(vector),
         k=k,
         filter=filter_json(filter),
         include=list(include) if include is not None else None,
         params=dict(params) if params is not None else None,
         exact=exact or None,
+        score_threshold=score_threshold,
+        group_by=group_by,
+        group_size=group_size,
     )
-    path = f"{_lib(library_id)}/search"
-    return Call("POST", path, _model(SearchResponse), json=body, idempotent=True, read=True)
+
+
+def search_batch(
+    library_id: str, searches: Iterable[Mapping[str, Any]]
+) -> Call[list[SearchResponse]]:
+    """Many searches in one request; each mapping holds ``Library.search``'s keywords."""
+    body = {"searches": [search_body(**search) for search in searches]}
+
+    def parse(response: httpx.Response) -> list[SearchResponse]:
+        return list(_SearchBatch.model_validate_json(response.content).results)
+
+    path = f"{_lib(library_id)}/search/batch"
+    return Call("POST", path, parse, json=body, idempotent=True, read=True)
+
+
+def count(library_id: str, what: str, filter: FilterLike | None) -> Call[int]:
+    """How many ``what`` ("chunks" or "documents") the library holds, or match ``filter``."""
+
+    def parse(response: httpx.Response) -> int:
+        return _Count.model_validate_json(response.content).count
+
+    body = _without_none(filter=filter_json(filter))
+    path = f"{_lib(library_id)}/{what}/count"
+    return Call("POST", path, parse, json=body, idempotent=True, read=True)
+
+
+def delete_where(library_id: str, filter: FilterLike) -> Call[int]:
+    """Delete every chunk matching ``filter`` in one write; answers how many. Not retried:
+    a retry could delete chunks written in between."""
+
+    def parse(response: httpx.Response) -> int:
+        return _Deleted.model_validate_json(response.content).deleted
+
+    body = {"filter": filter_json(filter)}
+    return Call("POST", f"{_lib(library_id)}/chunks/delete", parse, json=body)
 
 
 def text_chunks(

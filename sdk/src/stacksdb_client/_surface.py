@@ -463,10 +463,16 @@ class LibraryOps(ABC, Generic[C, H]):
         include: Sequence[Include] | None = None,
         params: Mapping[str, Any] | None = None,
         exact: bool = False,
+        score_threshold: float | None = None,
+        group_by: str | None = None,
+        group_size: int | None = None,
     ) -> Plan[SearchResponse]:
         """The ``k`` nearest chunks, best first. ``filter`` is built with ``F`` or a dict;
         ``include`` picks ``text``/``metadata``/``embedding`` (server default: metadata);
-        ``params`` overrides ``ef``/``nprobe`` for this query; ``exact`` scans every vector."""
+        ``params`` overrides ``ef``/``nprobe`` for this query; ``exact`` scans every vector.
+        ``score_threshold`` keeps hits scoring at least it (cosine, dot) or at most it (l2
+        distance). ``group_by`` (``"document_id"`` or a metadata key) answers ``groups`` of
+        up to ``group_size`` hits instead of ``results``; ``k`` then counts groups."""
         call = _calls.search(
             self.id,
             vector=vector,
@@ -475,8 +481,35 @@ class LibraryOps(ABC, Generic[C, H]):
             include=include,
             params=params,
             exact=exact,
+            score_threshold=score_threshold,
+            group_by=group_by,
+            group_size=group_size,
         )
         return self._send(call)
+
+    @operation
+    def search_batch(self, searches: Iterable[Mapping[str, Any]]) -> Plan[list[SearchResponse]]:
+        """Many searches in one request, answered in order; each mapping holds ``search``'s
+        keywords (``{"vector": v, "k": 5, "filter": F("year") >= 2020}``). One invalid
+        search fails the whole batch with a ``ValidationError`` naming ``searches[i]``."""
+        return self._send(_calls.search_batch(self.id, searches))
+
+    @operation
+    def count(self, filter: FilterLike | None = None) -> Plan[int]:
+        """How many chunks the library holds, or how many match ``filter``."""
+        return self._send(_calls.count(self.id, "chunks", filter))
+
+    @operation
+    def count_documents(self, filter: FilterLike | None = None) -> Plan[int]:
+        """How many documents the library holds, or how many match ``filter`` (on the
+        documents' own metadata, ``id``, ``created_at``, ``updated_at``)."""
+        return self._send(_calls.count(self.id, "documents", filter))
+
+    @operation
+    def delete_where(self, filter: FilterLike) -> Plan[int]:
+        """Delete every chunk matching ``filter`` in one all-or-nothing write; answers how
+        many were deleted."""
+        return self._send(_calls.delete_where(self.id, filter))
 
     @operation
     def index_status(self) -> Plan[IndexStatus]:

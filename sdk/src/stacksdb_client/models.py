@@ -93,10 +93,19 @@ class SearchResult(_Model):
     embedding: list[float] | None = None
 
 
-class SearchResponse(_Model):
-    """The hits, best first, and which index answered."""
+class SearchGroup(_Model):
+    """One group of a grouped search: the value its hits share and its hits, best first."""
 
-    results: list[SearchResult]
+    key: str | int | float | bool
+    hits: list[SearchResult]
+
+
+class SearchResponse(_Model):
+    """The hits, best first, and which index answered; with ``group_by``, ``groups`` (best
+    group first) instead of ``results`` (then empty)."""
+
+    results: list[SearchResult] = []
+    groups: list[SearchGroup] | None = None
     index: str
     took_ms: float
     strategy: str | None = None
@@ -118,3 +127,15 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+class _SearchBatch(_Model):
+    results: list[SearchResponse]
+
+
+class _Count(_Model):
+    count: int
+
+
+class _Deleted(_Model):
+    deleted: int
