@@ -124,8 +124,6 @@ class SearchService:
                 f"include accepts text, metadata and embedding, not {sorted(unknown)}",
                 location="include",
             )
-        if query.group_by is None and query.group_size != 1:
-            raise InvalidInput("group_size needs group_by", location="group_size")
         if query.group_by is not None:
             if query.group_by != BY_DOCUMENT and (not query.group_by or "." in query.group_by):
                 raise InvalidInput(

@@ -232,6 +232,7 @@ class SearchIn(_In):
         default=None,
         min_length=1,
         max_length=256,
+        pattern=r"^[^.]+$",
         description="document_id or a chunk metadata key: k then counts groups, and the "
         "answer has groups instead of results. A chunk with no value for the key is left "
         "out; a list value puts the chunk in the group of each item.",
