@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from adapters.embedders.cohere import cohere_embedder
@@ -66,7 +67,7 @@ def embedders_of(settings: Settings) -> Embedders:
         retries=settings.embedder_retries,
         max_wait=settings.embedder_max_wait,
     )
-    return Embedders(policy, lambda: bundled_minilm(settings.embed_workers))
+    return Embedders(policy, partial(bundled_minilm, settings.embed_workers))
 
 
 def bundled_minilm(workers: int) -> ClosableEmbedder:
