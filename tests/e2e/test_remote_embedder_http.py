@@ -232,3 +232,22 @@ def test_the_key_never_reaches_an_answer_or_the_log(
     assert provider.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
     assert node.log_path is not None
     assert KEY not in node.log_path.read_text(errors="replace")
+
+
+def test_a_library_is_not_created_when_its_embedder_cannot_answer(
+    client: Recorder, provider: FakeEmbeddingServer
+) -> None:
+    before = client.get("/v1/libraries", params={"limit": 1000}).json()["items"]
+    provider.fail_next(*[Reply(503)] * 3)
+    down = client.post(
+        "/v1/libraries",
+        json={"name": "down", "embedder": {**openai_spec(provider), "model": "new"}},
+    )
+    assert down.status_code == 502
+    assert down.headers["content-type"] == "application/problem+json"
+    unset = {**openai_spec(provider), "model": "other", "api_key_env": "STACKSDB_E2E_UNSET_KEY"}
+    missing = client.post("/v1/libraries", json={"name": "no key", "embedder": unset})
+    assert missing.status_code == 502
+    assert "STACKSDB_E2E_UNSET_KEY" in missing.json()["detail"]
+    after = client.get("/v1/libraries", params={"limit": 1000}).json()["items"]
+    assert len(after) == len(before)
