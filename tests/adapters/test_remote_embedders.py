@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.embedders.cohere import COHERE_BATCH, cohere_embedder
 from adapters.embedders.openai import OPENAI_BATCH, OpenAiWire, openai_embedder
@@ -235,3 +237,27 @@ def test_the_key_is_read_at_each_call_and_a_missing_one_is_named_not_guessed(
 def test_without_api_key_env_no_authorization_is_sent(server: FakeEmbeddingServer) -> None:
     openai_embedder(OpenAiSpec(url=f"{server.url}/v1", model="m"), FAST).embed(["a"], Purpose.QUERY)
     assert "Authorization" not in server.requests[0].headers
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.floats(-1e6, 1e6), min_size=3, max_size=3), min_size=1, max_size=30),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_openai_items_in_any_order_come_back_by_index(rows: list[list[float]], seed: int) -> None:
+    order = np.random.default_rng(seed).permutation(len(rows))
+    answer = {"data": [{"embedding": rows[i], "index": int(i)} for i in order]}
+    assert OpenAiWire("m").rows(answer, len(rows)) == rows
+
+
+@given(
+    attempt=st.integers(0, 30),
+    retry_after=st.none() | st.floats(-1e9, 1e9),
+    backoff=st.floats(0, 100),
+    max_wait=st.floats(0, 100),
+)
+def test_no_wait_is_negative_or_past_the_bound(
+    attempt: int, retry_after: float | None, backoff: float, max_wait: float
+) -> None:
+    wait = RetryPolicy(backoff=backoff, max_wait=max_wait).wait(attempt, retry_after)
+    assert 0.0 <= wait <= max_wait
