@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -100,6 +101,7 @@ def measure(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()  # other work on the machine skews both sides alike
     data = load(args.data, args.limit, QUERIES)
     bodies = batch_bodies(data, INGEST_BATCH)
     results: dict[str, Any] = {}
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {index_type}: {results[index_type]}", flush=True)
     return {
         "machine": machine(),
+        "load_average_before": [round(x, 2) for x in load_before],
         "vectors": int(data.base.shape[0]),
         "queries": QUERIES,
         "k": K,
