@@ -122,6 +122,10 @@ class WriteValidator:
             )
         return ChunkEdit(patch.text, patch.metadata, embedding)
 
+    def document_metadata(self, metadata: Metadata) -> None:
+        """A document's own metadata follows the same rules as a chunk's."""
+        self._limits.check_metadata(metadata)
+
     def _given_embeddings(
         self, dimension: int, inputs: Sequence[ChunkInput], location: str
     ) -> Matrix:
@@ -158,7 +162,3 @@ class WriteValidator:
             Purpose.DOCUMENT,
             [f"{location}[{i}].text" for i in missing],
         )
-
-    def document_metadata(self, metadata: Metadata) -> None:
-        """A document's own metadata follows the same rules as a chunk's."""
-        self._limits.check_metadata(metadata)
