@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.hybrid_search import HybridOptions, Mode
 from domain.embedding import EmbedderSpec
 from domain.index.scoring import SearchParams
 from domain.models import Document, IndexStatus, Library, Metadata, Vector
@@ -87,7 +88,10 @@ class DocumentInfo:
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
-    vector: Embedding
+    """One search. ``vector``, ``text`` or both (``application.hybrid_search`` picks the mode
+    when ``mode`` is None)."""
+
+    vector: Embedding | None = None
     k: int = 10
     filter: dict[str, Any] | None = None
     include: frozenset[str] = frozenset({"metadata"})
@@ -98,6 +102,10 @@ class SearchQuery:
     # Group hits by "document_id" or a chunk metadata key; k then counts groups.
     group_by: str | None = None
     group_size: int = 1
+    # The text query of the keyword side (and, with an embedder, of the vector side).
+    text: str | None = None
+    mode: Mode | None = None
+    hybrid: HybridOptions = field(default_factory=HybridOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,9 @@ class SearchHit:
     text: str | None = None
     metadata: Metadata | None = None
     embedding: Vector | None = None
+    # Hybrid mode: what each side scored the chunk; None where that side did not return it.
+    vector_score: float | None = None
+    keyword_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +140,4 @@ class SearchOutcome:
     strategy: str
     took_ms: float
     groups: list[SearchGroup] | None = None
+    mode: Mode = "vector"

@@ -127,7 +127,9 @@ class Container(containers.DeclarativeContainer):
     document_service = providers.Singleton(DocumentService, uow_factory, live, writer, limits)
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer, limits)
     search_threads = providers.Singleton(batch_search_threads)
-    search_service = providers.Singleton(SearchService, uow_factory, live, limits, search_threads)
+    search_service = providers.Singleton(
+        SearchService, uow_factory, live, limits, embedding_service, search_threads
+    )
 
     log_applier = providers.Singleton(LogApplier, store_uow_factory, live, log_feed)
     log_server = providers.Singleton(

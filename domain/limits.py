@@ -47,6 +47,12 @@ class Limits(BaseModel):
         description="Most chunks a grouped search ranks to fill its groups (k x group_size "
         "at most).",
     )
+    max_query_length: Count = Field(
+        default=10_000, description="Longest text query of a keyword or hybrid search."
+    )
+    max_candidates: Count = Field(
+        default=10_000, description="Deepest each side of a hybrid search may go (candidates)."
+    )
     # The planner: a filtered search whose matches are few scans exactly those matches
     # (exact, and cheaper than an index path on which most nodes are rejected); otherwise the
     # index searches with the mask. "Few" is at most ``*_up_to`` matches or at most
@@ -157,6 +163,13 @@ class Limits(BaseModel):
             raise LimitExceeded(
                 f"{location} takes {size} bytes as JSON; the limit is {self.max_metadata_bytes}",
                 location=location,
+            )
+
+    def check_query(self, query: str) -> None:
+        if len(query) > self.max_query_length:
+            raise LimitExceeded(
+                f"query is {len(query)} characters long; the limit is {self.max_query_length}",
+                location="query",
             )
 
     def check_page_size(self, limit: int) -> None:

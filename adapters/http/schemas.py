@@ -14,6 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from adapters.http.filter_schema import FilterJson
 from adapters.http.limits import bounded_by
 from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
+from application.hybrid_search import (
+    CANDIDATES_PER_RESULT,
+    DEFAULT_ALPHA,
+    DEFAULT_RRF_K,
+    MIN_CANDIDATES,
+    Fusion,
+    HybridOptions,
+    Mode,
+)
 from application.search_service import Includable
 from domain.embedding import EmbedderSpec, Purpose
 from domain.models import (
@@ -216,8 +225,44 @@ class SearchParamsIn(_In):
     nprobe: int | None = Field(default=None, ge=1, le=65_536)
 
 
+class HybridIn(_In):
+    fusion: Fusion = Field(
+        default="rrf",
+        description="rrf: sum of 1/(rrf_k + rank) over the sides; weighted: alpha x the "
+        "vector side + (1 - alpha) x the keyword side, each min-max normalised.",
+    )
+    rrf_k: int = Field(default=DEFAULT_RRF_K, ge=0, le=1_000_000)
+    alpha: float = Field(
+        default=DEFAULT_ALPHA, ge=0.0, le=1.0, description="Weight of the vector side."
+    )
+    candidates: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"How deep each side is searched (at least k); default "
+        f"max({MIN_CANDIDATES}, {CANDIDATES_PER_RESULT}k).",
+        json_schema_extra=bounded_by("max_candidates", "maximum"),
+    )
+
+    def options(self) -> HybridOptions:
+        return HybridOptions(self.fusion, self.rrf_k, self.alpha, self.candidates)
+
+
 class SearchIn(_In):
-    vector: Embedding
+    vector: Embedding | None = Field(
+        default=None, description="The query vector; a vector, a query or both."
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Text for the keyword side (BM25) and, with an embedder, the vector side.",
+        json_schema_extra=bounded_by("max_query_length", "maxLength"),
+    )
+    mode: Mode | None = Field(
+        default=None,
+        description="Default: vector with a vector alone; hybrid with both, or with a query "
+        "alone on a library with an embedder; keyword with a query alone otherwise.",
+    )
+    hybrid: HybridIn = Field(default_factory=HybridIn)
     k: int = Field(default=10, ge=1, json_schema_extra=bounded_by("max_k", "maximum"))
     filter: FilterJson | None = None
     include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
@@ -385,21 +430,39 @@ class EmbedOut(BaseModel):
 class SearchResultOut(BaseModel):
     chunk_id: str
     document_id: str
-    score: float = Field(description="Similarity for cosine and dot; distance for l2.")
+    score: float = Field(
+        description="vector mode: similarity for cosine and dot, distance for l2; keyword "
+        "mode: the BM25 score; hybrid mode: the fused score (higher is better)."
+    )
+    # Present in hybrid mode only, null where that side missed the chunk (the model can
+    # only leave a missing side out: it is the fallback for bodies orjson cannot encode).
+    vector_score: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Hybrid mode: the vector side's score, null if it missed the chunk.",
+    )
+    keyword_score: float | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Hybrid mode: the BM25 score, null if the keyword side missed the chunk.",
+    )
     text: str | None = Field(default=None, exclude_if=_absent)
     metadata: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
     embedding: list[float] | None = Field(default=None, exclude_if=_absent)
 
     @staticmethod
-    def content(hit: SearchHit) -> dict[str, Any]:
+    def content(hit: SearchHit, *, hybrid: bool = False) -> dict[str, Any]:
         """What this model serialises to for ``hit``, built as a plain dict for the search
         route's orjson response: the same keys in the same order, optional fields only when
-        included."""
+        included; a hybrid search's hits carry both sides' scores, null where one missed."""
         item: dict[str, Any] = {
             "chunk_id": hit.chunk_id,
             "document_id": hit.document_id,
             "score": hit.score,
         }
+        if hybrid:
+            item["vector_score"] = hit.vector_score
+            item["keyword_score"] = hit.keyword_score
         if hit.text is not None:
             item["text"] = hit.text
         if hit.metadata is not None:
@@ -423,21 +486,31 @@ class SearchOut(BaseModel):
         exclude_if=_absent,
         description="With group_by: best group first (a group ranks by its best hit).",
     )
+    mode: Mode = Field(default="vector", description="The mode that ran.")
     index: str = Field(description="The index type that answered.")
-    strategy: str = Field(description="How the index searched (scan, hnsw, filtered-scan...).")
+    strategy: str = Field(
+        description="How the search ran (scan, hnsw, filtered-scan..., bm25, rrf, weighted)."
+    )
     took_ms: float
 
     @staticmethod
     def content(outcome: SearchOutcome) -> dict[str, Any]:
         """What this model serialises to for ``outcome`` (see ``SearchResultOut.content``)."""
+        hybrid = outcome.mode == "hybrid"
         content: dict[str, Any] = {}
         if outcome.groups is None:
-            content["results"] = [SearchResultOut.content(hit) for hit in outcome.hits]
+            content["results"] = [
+                SearchResultOut.content(hit, hybrid=hybrid) for hit in outcome.hits
+            ]
         else:
             content["groups"] = [
-                {"key": group.key, "hits": [SearchResultOut.content(hit) for hit in group.hits]}
+                {
+                    "key": group.key,
+                    "hits": [SearchResultOut.content(hit, hybrid=hybrid) for hit in group.hits],
+                }
                 for group in outcome.groups
             ]
+        content["mode"] = outcome.mode
         content["index"] = outcome.index_type
         content["strategy"] = outcome.strategy
         content["took_ms"] = round(outcome.took_ms, 3)

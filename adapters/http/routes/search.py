@@ -69,6 +69,9 @@ def search_query(body: SearchIn) -> SearchQuery:
         score_threshold=body.score_threshold,
         group_by=body.group_by,
         group_size=body.group_size,
+        text=body.query,
+        mode=body.mode,
+        hybrid=body.hybrid.options(),
     )
 
 

@@ -33,10 +33,12 @@ from stacksdb_client.filters import F, Filter, FilterExpr, FilterLike
 from stacksdb_client.models import (
     Chunk,
     Document,
+    Hybrid,
     IndexStatus,
     LibraryInfo,
     Page,
     SearchGroup,
+    SearchMode,
     SearchResponse,
     SearchResult,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "Filter",
     "FilterExpr",
     "FilterLike",
+    "Hybrid",
     "IndexBuildError",
     "IndexStatus",
     "Library",
@@ -65,6 +68,7 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "SearchGroup",
+    "SearchMode",
     "SearchResponse",
     "SearchResult",
     "ServerError",

@@ -42,11 +42,13 @@ from stacksdb_client.filters import FilterLike
 from stacksdb_client.models import (
     Chunk,
     Document,
+    Hybrid,
     Include,
     IndexStatus,
     LibraryInfo,
     Metric,
     Page,
+    SearchMode,
     SearchResponse,
 )
 
@@ -456,9 +458,12 @@ class LibraryOps(ABC, Generic[C, H]):
     @operation
     def search(
         self,
-        vector: Vector,
+        vector: Vector | None = None,
         k: int = 10,
         *,
+        query: str | None = None,
+        mode: SearchMode | None = None,
+        hybrid: Hybrid | None = None,
         filter: FilterLike | None = None,
         include: Sequence[Include] | None = None,
         params: Mapping[str, Any] | None = None,
@@ -467,9 +472,12 @@ class LibraryOps(ABC, Generic[C, H]):
         group_by: str | None = None,
         group_size: int | None = None,
     ) -> Plan[SearchResponse]:
-        """The ``k`` nearest chunks, best first. ``filter`` is built with ``F`` or a dict;
-        ``include`` picks ``text``/``metadata``/``embedding`` (server default: metadata);
-        ``params`` overrides ``ef``/``nprobe`` for this query; ``exact`` scans every vector.
+        """The ``k`` best chunks, best first: nearest to ``vector``, best by BM25 for the text
+        ``query``, or both fused (``mode`` ``"vector"``, ``"keyword"`` or ``"hybrid"``; the
+        server picks from what is given, see ``API.md``); ``hybrid`` tunes the fusion.
+        ``filter`` is built with ``F`` or a dict and applies to both sides; ``include`` picks
+        ``text``/``metadata``/``embedding`` (server default: metadata); ``params`` overrides
+        ``ef``/``nprobe`` for this query; ``exact`` scans every vector.
         ``score_threshold`` keeps hits scoring at least it (cosine, dot) or at most it (l2
         distance). ``group_by`` (``"document_id"`` or a metadata key) answers ``groups`` of
         up to ``group_size`` hits instead of ``results``; ``k`` then counts groups."""
@@ -481,6 +489,9 @@ class LibraryOps(ABC, Generic[C, H]):
             include=include,
             params=params,
             exact=exact,
+            query=query,
+            mode=mode,
+            hybrid=hybrid,
             score_threshold=score_threshold,
             group_by=group_by,
             group_size=group_size,

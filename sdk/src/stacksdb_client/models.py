@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,18 @@ T = TypeVar("T")
 Metric = Literal["cosine", "dot", "l2"]
 IndexType = Literal["flat", "ivf", "hnsw"]
 Include = Literal["text", "metadata", "embedding"]
+SearchMode = Literal["vector", "keyword", "hybrid"]
+
+
+class Hybrid(TypedDict, total=False):
+    """How a hybrid search fuses its sides: ``fusion`` ``"rrf"`` (default, with ``rrf_k``,
+    default 60) or ``"weighted"`` (``alpha``, the vector side's weight, default 0.5);
+    ``candidates``: how deep each side is searched (default max(50, 5k))."""
+
+    fusion: Literal["rrf", "weighted"]
+    rrf_k: int
+    alpha: float
+    candidates: int
 
 
 class _Model(BaseModel):
@@ -82,12 +94,16 @@ class Chunk(_Model):
 
 class SearchResult(_Model):
     """One hit; ``text``, ``metadata`` and ``embedding`` are set when the search asked for
-    them with ``include``. ``score`` is a similarity for cosine and dot (higher is better)
-    and a distance for l2 (lower is better)."""
+    them with ``include``. In vector mode ``score`` is a similarity for cosine and dot
+    (higher is better) and a distance for l2 (lower is better); in keyword mode the BM25
+    score; in hybrid mode the fused score, with each side's own score in ``vector_score``
+    and ``keyword_score`` (None where that side did not return the chunk)."""
 
     chunk_id: str
     document_id: str
     score: float
+    vector_score: float | None = None
+    keyword_score: float | None = None
     text: str | None = None
     metadata: dict[str, Any] | None = None
     embedding: list[float] | None = None
@@ -106,6 +122,7 @@ class SearchResponse(_Model):
 
     results: list[SearchResult] = []
     groups: list[SearchGroup] | None = None
+    mode: SearchMode = "vector"
     index: str
     took_ms: float
     strategy: str | None = None

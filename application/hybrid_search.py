@@ -1,0 +1,130 @@
+"""Keyword and hybrid search: which mode a search runs in, and the two sides fused.
+
+A search carries a ``vector``, a ``query`` (text) or both. Its ``mode`` defaults as the
+contract says: ``vector`` with a vector alone; with a query alone, ``hybrid`` when the library
+has an embedder (which embeds the query for the vector side) and ``keyword`` when it has not;
+``hybrid`` with both. A keyword or hybrid search needs the library's keyword index.
+
+In hybrid mode each side is searched ``candidates`` deep (default max(50, 5k)) under the same
+filter mask, and ``domain.text_index.fusion`` fuses the two rankings (reciprocal rank or
+weighted min-max); every hit keeps the score each side gave it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from domain.errors import InvalidInput, LimitExceeded
+from domain.index.scoring import Hits
+from domain.limits import Limits
+from domain.models import Library, TextIndexType
+from domain.text_index.fusion import Fused, rrf, weighted
+
+Mode = Literal["vector", "keyword", "hybrid"]
+Fusion = Literal["rrf", "weighted"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+DEFAULT_RRF_K = 60
+DEFAULT_ALPHA = 0.5
+# Each side's default depth: deep enough that a chunk ranked well by one side only still
+# reaches the fusion, at least 50 (benchmarks/hybrid.py measures it on WordNet).
+MIN_CANDIDATES = 50
+CANDIDATES_PER_RESULT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HybridOptions:
+    """How a hybrid search fuses its two sides. ``alpha`` weighs the vector side in weighted
+    fusion; ``candidates`` is each side's depth (None: ``default_candidates(k)``)."""
+
+    fusion: Fusion = "rrf"
+    rrf_k: int = DEFAULT_RRF_K
+    alpha: float = DEFAULT_ALPHA
+    candidates: int | None = None
+
+    def depth(self, k: int) -> int:
+        return self.candidates if self.candidates is not None else default_candidates(k)
+
+
+def default_candidates(k: int) -> int:
+    return max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * k)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a search runs: its mode, whether its vector side needs the query embedded, and
+    how deep each side goes (``k`` for a single mode, the candidates for hybrid)."""
+
+    mode: Mode
+    embeds_query: bool
+    depth: int
+
+
+def plan(
+    library: Library,
+    *,
+    mode: Mode | None,
+    has_vector: bool,
+    query: str | None,
+    k: int,
+    hybrid: HybridOptions,
+    limits: Limits,
+) -> Plan:
+    """Choose the mode and check that the library and the request can run it. Every refusal
+    is a 422 that names the field to change."""
+    has_embedder = library.embedder is not None
+    if query is not None:
+        limits.check_query(query)
+    if not has_vector and query is None:
+        raise InvalidInput("a search needs a vector, a query or both", location="vector")
+    chosen = mode or _default_mode(has_vector, query is not None, has_embedder)
+    if chosen != "vector":
+        _check_keyword_side(library, chosen, query)
+    if chosen != "keyword" and not has_vector and not has_embedder:
+        raise InvalidInput(
+            f"{chosen} mode needs a vector: this library has no embedder to embed the query",
+            location="vector",
+        )
+    embeds_query = chosen != "keyword" and not has_vector
+    if chosen != "hybrid":
+        return Plan(chosen, embeds_query, depth=k)
+    depth = hybrid.depth(k)
+    if depth < k:
+        raise InvalidInput(
+            f"hybrid.candidates ({depth}) must be at least k ({k})", location="hybrid.candidates"
+        )
+    if depth > limits.max_candidates:
+        raise LimitExceeded(
+            f"hybrid.candidates is {depth}; the limit is {limits.max_candidates}",
+            location="hybrid.candidates",
+        )
+    return Plan(chosen, embeds_query, depth)
+
+
+def _default_mode(has_vector: bool, has_query: bool, has_embedder: bool) -> Mode:
+    if not has_query:
+        return "vector"
+    if has_vector or has_embedder:
+        return "hybrid"
+    return "keyword"
+
+
+def _check_keyword_side(library: Library, mode: Mode, query: str | None) -> None:
+    if query is None:
+        raise InvalidInput(f"{mode} mode needs a query (text)", location="query")
+    if library.text_index.type is TextIndexType.NONE:
+        raise InvalidInput(
+            f"{mode} mode needs a keyword index: this library's text_index is 'none' "
+            "(PATCH the library with a bm25 text_index to build one)",
+            location="mode",
+        )
+
+
+def fuse(
+    vector: Hits, keyword: Hits, options: HybridOptions, k: int, *, higher_is_better: bool
+) -> Fused:
+    """The two sides of a hybrid search fused as ``options`` says, the best ``k``."""
+    if options.fusion == "weighted":
+        return weighted(vector, keyword, options.alpha, k, higher_is_better=higher_is_better)
+    return rrf(vector, keyword, options.rrf_k, k)
