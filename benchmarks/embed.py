@@ -23,7 +23,10 @@ length and batches by 32 (ours batches by length whatever the call).
 
 The same run checks agreement: the cosine of our vector with torch's and with the stored one
 for every sampled text, and for texts past the model's 256 tokens (glosses strung together),
-where both cut. Results go to stdout as a table and to ``benchmarks/results/embed.json``.
+where both cut. And it ingests the same glosses over HTTP as text-only chunks, a real node
+embedding them, beside the same chunks with their vectors and the model alone
+(``benchmarks/embed_ingest.py``, chunks per second at 32 and 256 chunks per request).
+Results go to stdout as tables and to ``benchmarks/results/embed.json``.
 
     python benchmarks/embed.py                 # the full run (``make bench-embed``)
     python benchmarks/embed.py --texts 256 --single 32 --repeats 1   # a quick one
@@ -53,6 +56,8 @@ from adapters.embedders.minilm import (  # noqa: E402
     bundled_model_dir,
     load_minilm,
 )
+from benchmarks.embed_ingest import measure_http_ingest  # noqa: E402
+from benchmarks.embed_ingest import table as ingest_table  # noqa: E402
 from benchmarks.exact import machine, markdown_table  # noqa: E402
 from bootstrap.blas import limit_blas_threads  # noqa: E402
 from domain.embedding import Purpose  # noqa: E402
@@ -226,10 +231,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     for engine in engines.values():
         engine(glosses[:64], 32)  # compile the kernels, load the weights, warm the caches
     print(f"{len(glosses)} WordNet glosses, {args.repeats} rounds, engines {list(engines)}")
+    load_before = os.getloadavg()
     agreement = measure_agreement(ours(CORES), on_torch(CORES), glosses, stored)
     throughput = measure_throughput(engines, glosses, args.single, args.repeats)
     for embedder in embedders.values():
         embedder.close()
+    # Text-only chunks through HTTP, the server embedding them (benchmarks/embed_ingest.py).
+    http_ingest = measure_http_ingest(glosses, args.repeats)
 
     at_32 = next(r for r in throughput if r["label"] == "32")
     result = {
@@ -243,9 +251,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
         "throughput": throughput,
         "agreement": agreement,
+        "http_ingest": http_ingest,
         "target_ratio_at_32": TARGET_AT_32,
         "meets_target": at_32["ratio"] >= TARGET_AT_32,
         "machine": machine(),
+        # Other work on the machine slows torch's 2-thread figure most (see the docstring).
+        "load_average_1_5_15_min": {"before": load_before, "after": os.getloadavg()},
     }
     print()
     print(table(throughput))
@@ -255,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{1 - agreement['ours_vs_stored']['min']:.1e}; over {agreement['long_texts']} texts "
         f"past 256 tokens ours vs torch {1 - agreement['long_ours_vs_torch']['min']:.1e}"
     )
+    print(f"\nHTTP ingest of text-only chunks, {CORES} embedding workers on the server:")
+    print(ingest_table(http_ingest))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -130,6 +130,19 @@ def measure(server: ServerProcess, texts: list[str], repeats: int) -> list[dict[
     return rows
 
 
+def measure_http_ingest(texts: list[str], repeats: int) -> list[dict[str, Any]]:
+    """The three ways of the module docstring on ``texts``, against a node of its own (also
+    run by ``benchmarks/embed.py``)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        server = ServerProcess(
+            Path(scratch) / "data", env={"STACKSDB_EMBED_WORKERS": str(CORES)}
+        ).start()
+        try:
+            return measure(server, texts, repeats)
+        finally:
+            server.stop()
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
         "chunks / request",
@@ -159,17 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     limit_blas_threads(1)  # as the server does (bootstrap/blas.py)
-    texts = load_glosses(args.data, args.texts)
-    with tempfile.TemporaryDirectory() as scratch:
-        server = ServerProcess(
-            Path(scratch) / "data",
-            env={"STACKSDB_EMBED_WORKERS": str(CORES)},
-        )
-        server.start()
-        try:
-            rows = measure(server, texts, args.repeats)
-        finally:
-            server.stop()
+    rows = measure_http_ingest(load_glosses(args.data, args.texts), args.repeats)
     print(table(rows))
     result = {
         "benchmark": "embed_ingest",
