@@ -120,6 +120,10 @@ class RemoteEmbedder:
         return self._name
 
     @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
     def dimension(self) -> int:
         """The model's width, learned from its first answer (a probe if there was none)."""
         if self._dimension is None:
@@ -176,6 +180,10 @@ class RemoteEmbedder:
             last = attempt == policy.retries
             try:
                 response = self._client.post(self._url, json=body, headers=self._headers())
+            except httpx.InvalidURL as exc:
+                # The spec's pattern admits it, httpx does not (an IDNA host, a port past
+                # 65535): as unreachable as a host that does not answer.
+                raise self._failed(f"has a URL that cannot be used ({exc})") from None
             except httpx.TimeoutException:
                 if last:
                     raise EmbedderTimedOut(
