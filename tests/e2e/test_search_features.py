@@ -283,6 +283,7 @@ def test_delete_by_filter_is_one_write_that_searches_see_whole_or_not_at_all(
     assert answer.json() == {"deleted": len(doomed)}
     assert int(answer.headers["X-StacksDB-Index"]) > 0
     assert not errors
+    assert seen  # searches ran while the delete was sent
     # 200 results of 200 chunks: each search saw every odd chunk or none of them.
     assert set(seen) <= {0, len(doomed)}
     assert http.post(library.url("/chunks/count"), json={}).json()["count"] == 100
