@@ -96,8 +96,8 @@ def crowded(rng: np.random.Generator, n: int) -> tuple[NDArray[np.float32], list
 def test_grouping_by_document_fills_k_groups_when_the_best_chunks_crowd_into_one(
     metric: str, index: str
 ) -> None:
-    # 60 crowded chunks and a first depth of k x group_size = 8: three rounds, the last two
-    # leaving out the full "crowd" group.
+    # 60 crowded chunks and a first depth of k x group_size = 8: a second round (depth 32)
+    # leaves out the full "crowd" group and fills the other three.
     rng = np.random.default_rng(3)
     vectors, documents = crowded(rng, 120)
     corpus = Corpus(build_services(), metric, vectors, documents, [{}] * 120, index)
