@@ -9,7 +9,7 @@ from typing import Any
 from application.hybrid_search import HybridOptions, Mode
 from domain.embedding import EmbedderSpec
 from domain.index.scoring import SearchParams
-from domain.models import Document, IndexStatus, Library, Metadata, Vector
+from domain.models import Document, IndexStatus, Library, Metadata, TextIndexSpec, Vector
 
 Embedding = Sequence[float] | Vector
 
@@ -55,6 +55,8 @@ class LibraryPatch:
     name: str | None = None
     description: str | None = None
     metadata: Metadata | None = None
+    # A new keyword index, built in the background (none: dropped at once).
+    text_index: TextIndexSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class NewLibrary:
     index_params: dict[str, Any] | None = None
     id: str | None = None
     embedder: EmbedderSpec | None = None
+    text_index: TextIndexSpec = field(default_factory=TextIndexSpec)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from application.dto import CommitReceipt, LibraryInfo, LibraryPatch, NewLibrary
 from application.embedding_service import EmbeddingService
+from application.index_service import Launcher, thread_launcher
 from application.live import LiveLibraries, LiveLibrary
+from application.live.text_build import run_text_build
 from domain.errors import AlreadyExists, InvalidInput, LibraryNotFound
 from domain.limits import Limits
 from domain.models import IndexSpec, Library, Metric, Page, utc_now
@@ -20,11 +23,13 @@ class LibraryService:
         live: LiveLibraries,
         limits: Limits,
         embeddings: EmbeddingService,
+        launch: Launcher = thread_launcher,
     ) -> None:
         self._uow_factory = uow_factory
         self._live = live
         self._limits = limits
         self._embeddings = embeddings
+        self._launch = launch  # keyword index builds after a PATCH of text_index
         # Serialises creations so two requests with the same client id cannot both pass the
         # existence check. Taken before nothing else, so it adds no lock-order edge.
         self._create_mutex = threading.Lock()
@@ -47,6 +52,7 @@ class LibraryService:
             metadata=dict(request.metadata),
             index=spec,
             embedder=request.embedder,
+            text_index=request.text_index,
         )
         if request.id is not None:
             library.id = request.id
@@ -86,6 +92,9 @@ class LibraryService:
     def update(
         self, library_id: str, patch: LibraryPatch, receipt: CommitReceipt | None = None
     ) -> LibraryInfo:
+        """Change the library's fields. A new ``text_index`` is stored at once and its
+        keyword index built in the background, searches keeping the previous one meanwhile
+        (``text_build.py``); ``none`` drops it at once."""
         if patch.metadata is not None:
             self._limits.check_metadata(patch.metadata)
         live = self._live.get(library_id)
@@ -101,13 +110,21 @@ class LibraryService:
                     library.description = patch.description
                 if patch.metadata is not None:
                     library.metadata = dict(patch.metadata)
+                if patch.text_index is not None:
+                    library.text_index = patch.text_index
                 library.updated_at = utc_now()
                 uow.libraries.save(library)
                 log_index = uow.commit()
                 live.library = library
+                build = (
+                    None if patch.text_index is None else live.change_text_index(patch.text_index)
+                )
                 if receipt is not None:
                     receipt.record(log_index)
-                return self._info(uow, live)
+                info = self._info(uow, live)
+        if build is not None:  # launched with the lock released: the build takes it itself
+            self._launch(partial(run_text_build, live, build, self._uow_factory))
+        return info
 
     def delete(self, library_id: str, receipt: CommitReceipt | None = None) -> None:
         live = self._live.get(library_id)

@@ -14,7 +14,11 @@ from adapters.http.allowed_methods import install_allowed_methods
 from adapters.http.cluster_edge import ClusterEdge
 from adapters.http.filter_schema import document_filter_queries
 from adapters.http.limits import document_limits
-from adapters.http.metrics import LibraryVectorsCollector, MetricsMiddleware
+from adapters.http.metrics import (
+    KeywordIndexMemoryCollector,
+    LibraryVectorsCollector,
+    MetricsMiddleware,
+)
 from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
 from adapters.http.replication_metrics import ReplicationCollector
@@ -75,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     live = container.live()
     metrics.add_collector(
         LibraryVectorsCollector(lambda: [(lib.id, len(lib.index)) for lib in live])
+    )
+    metrics.add_collector(
+        KeywordIndexMemoryCollector(lambda: [(lib.id, lib.keyword_index_bytes()) for lib in live])
     )
     metrics.add_collector(
         ReplicationCollector(

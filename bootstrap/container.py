@@ -122,7 +122,7 @@ class Container(containers.DeclarativeContainer):
         index_service.provided.rebuild_if_drifted,
     )
     library_service = providers.Singleton(
-        LibraryService, uow_factory, live, limits, embedding_service
+        LibraryService, uow_factory, live, limits, embedding_service, index_build_launcher
     )
     document_service = providers.Singleton(DocumentService, uow_factory, live, writer, limits)
     chunk_service = providers.Singleton(ChunkService, uow_factory, live, writer, limits)

@@ -35,6 +35,7 @@ from domain.models import (
     IndexType,
     IvfParams,
     Metric,
+    TextIndexSpec,
 )
 
 T = TypeVar("T")
@@ -138,6 +139,13 @@ class HnswIndexIn(_IndexIn):
 IndexIn = Annotated[FlatIndexIn | IvfIndexIn | HnswIndexIn, Field(discriminator="type")]
 
 
+TEXT_INDEX = (
+    "The keyword index over the chunks' text: bm25 (Okapi BM25 with k1 and b; language "
+    "english lowercases, drops English stop words and stems, none only lowercases and splits "
+    "on Unicode word boundaries) or none."
+)
+
+
 class LibraryCreate(_In):
     id: Id | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -158,12 +166,18 @@ class LibraryCreate(_In):
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
     metadata: MetadataIn = Field(default_factory=dict)
     index: IndexIn | None = None
+    text_index: TextIndexSpec = Field(default_factory=TextIndexSpec, description=TEXT_INDEX)
 
 
 class LibraryUpdate(_In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     metadata: MetadataIn | None = None
+    text_index: TextIndexSpec | None = Field(
+        default=None,
+        description=TEXT_INDEX + " A new one is built in the background; searches keep the "
+        "previous one until it is ready (none: dropped at once).",
+    )
 
 
 class ChunkBody(_In):
@@ -343,6 +357,7 @@ class LibraryOut(_Out):
     metric: Metric
     embedder: EmbedderSpec | None
     index: IndexStatusOut
+    text_index: TextIndexSpec
     document_count: int
     chunk_count: int
     created_at: datetime
@@ -360,6 +375,7 @@ class LibraryOut(_Out):
             metric=library.metric,
             embedder=library.embedder,
             index=IndexStatusOut.of(info.index),
+            text_index=library.text_index,
             document_count=info.document_count,
             chunk_count=info.chunk_count,
             created_at=library.created_at,

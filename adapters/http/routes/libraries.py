@@ -36,6 +36,7 @@ def create_library(body: LibraryCreate, response: Response, libraries: Libraries
             index_params=index.params_dict() if index else None,
             id=body.id,
             embedder=body.embedder,
+            text_index=body.text_index,
         ),
         receipt,
     )
@@ -63,7 +64,12 @@ def get_library(library_id: str, libraries: Libraries) -> LibraryOut:
 def update_library(
     library_id: str, body: LibraryUpdate, response: Response, libraries: Libraries
 ) -> LibraryOut:
-    patch = LibraryPatch(name=body.name, description=body.description, metadata=body.metadata)
+    patch = LibraryPatch(
+        name=body.name,
+        description=body.description,
+        metadata=body.metadata,
+        text_index=body.text_index,
+    )
     receipt = CommitReceipt()
     info = libraries.update(library_id, patch, receipt)
     answer_index(response, receipt)

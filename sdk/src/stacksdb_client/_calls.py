@@ -86,6 +86,7 @@ def create_library(
     description: str | None,
     metadata: Mapping[str, Any] | None,
     id: str | None,
+    text_index: Mapping[str, Any] | None = None,
 ) -> Call[LibraryInfo]:
     index_json = {"type": index} if isinstance(index, str) else index
     body = _without_none(
@@ -97,6 +98,7 @@ def create_library(
         description=description,
         metadata=dict(metadata) if metadata is not None else None,
         index=dict(index_json) if index_json is not None else None,
+        text_index=dict(text_index) if text_index is not None else None,
     )
     return Call("POST", LIBRARIES, _model(LibraryInfo), json=body, idempotent=id is not None)
 
@@ -116,11 +118,13 @@ def update_library(
     name: str | None,
     description: str | None,
     metadata: Mapping[str, Any] | None,
+    text_index: Mapping[str, Any] | None = None,
 ) -> Call[LibraryInfo]:
     body = _without_none(
         name=name,
         description=description,
         metadata=dict(metadata) if metadata is not None else None,
+        text_index=dict(text_index) if text_index is not None else None,
     )
     return Call("PATCH", _lib(library_id), _model(LibraryInfo), json=body)
 

@@ -130,12 +130,15 @@ class ClientOps(ABC, Generic[L, TransportT]):
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         id: str | None = None,
+        text_index: Mapping[str, Any] | None = None,
     ) -> Plan[L]:
         """Create a library; ``index`` is ``"ivf"`` or ``{"type": "hnsw", "params": {...}}``.
         ``embedder`` (``{"provider": "minilm"}``, ``{"provider": "openai", "url": ...,
         "model": ..., "api_key_env": ...}`` or ``{"provider": "cohere", ...}``) lets the
-        server embed texts; ``dimension`` may then be left out. With ``id`` the create is
-        idempotent (retried safely; 409 if the id is taken)."""
+        server embed texts; ``dimension`` may then be left out. ``text_index`` is the keyword
+        index: ``{"type": "bm25", "params": {"k1": 1.2, "b": 0.75, "language": "english"}}``
+        (the default; language ``"none"`` only lowercases) or ``{"type": "none"}``. With
+        ``id`` the create is idempotent (retried safely; 409 if the id is taken)."""
         call = _calls.create_library(
             name=name,
             dimension=dimension,
@@ -145,6 +148,7 @@ class ClientOps(ABC, Generic[L, TransportT]):
             description=description,
             metadata=metadata,
             id=id,
+            text_index=text_index,
         )
         return self._library((yield from self._send(call)))
 
@@ -176,9 +180,16 @@ class ClientOps(ABC, Generic[L, TransportT]):
         name: str | None = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text_index: Mapping[str, Any] | None = None,
     ) -> Plan[L]:
+        """Change a library's fields; a new ``text_index`` is rebuilt in the background (the
+        previous one answers keyword searches meanwhile; ``{"type": "none"}`` drops it)."""
         call = _calls.update_library(
-            library_id, name=name, description=description, metadata=metadata
+            library_id,
+            name=name,
+            description=description,
+            metadata=metadata,
+            text_index=text_index,
         )
         return self._library((yield from self._send(call)))
 
@@ -228,6 +239,11 @@ class LibraryOps(ABC, Generic[C, H]):
         return self.info.embedder
 
     @property
+    def text_index(self) -> dict[str, Any]:
+        """The keyword index spec: ``{"type": "bm25", "params": {...}}`` or ``{"type": "none"}``."""
+        return self.info.text_index
+
+    @property
     def description(self) -> str:
         return self.info.description
 
@@ -255,8 +271,16 @@ class LibraryOps(ABC, Generic[C, H]):
         name: str | None = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        text_index: Mapping[str, Any] | None = None,
     ) -> Plan[H]:
-        call = _calls.update_library(self.id, name=name, description=description, metadata=metadata)
+        """Change this library's fields (see ``update_library``)."""
+        call = _calls.update_library(
+            self.id,
+            name=name,
+            description=description,
+            metadata=metadata,
+            text_index=text_index,
+        )
         self.info = yield from self._send(call)
         return self._itself()
 

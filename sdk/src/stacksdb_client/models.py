@@ -23,7 +23,7 @@ SearchMode = Literal["vector", "keyword", "hybrid"]
 class Hybrid(TypedDict, total=False):
     """How a hybrid search fuses its sides: ``fusion`` ``"rrf"`` (default, with ``rrf_k``,
     default 60) or ``"weighted"`` (``alpha``, the vector side's weight, default 0.5);
-    ``candidates``: how deep each side is searched (default max(50, 5k))."""
+    ``candidates``: how deep each side is searched (default max(10, k))."""
 
     fusion: Literal["rrf", "weighted"]
     rrf_k: int
@@ -64,6 +64,8 @@ class LibraryInfo(_Model):
     # {"provider": "minilm"}, {"provider": "openai", "url", "model", "api_key_env"?}, ...
     embedder: dict[str, Any] | None = None
     index: IndexStatus
+    # {"type": "bm25", "params": {"k1", "b", "language"}} or {"type": "none"}.
+    text_index: dict[str, Any] = {"type": "bm25"}
     document_count: int
     chunk_count: int
     created_at: datetime
