@@ -20,9 +20,9 @@ from application.live.text_build import TextBuilds
 from application.locks import ReadWriteLock
 from domain.errors import KeywordIndexBuilding, LibraryNotFound
 from domain.filters import Filter
+from domain.index.index_snapshot import IndexSnapshot
 from domain.index.registry import new_index
 from domain.index.scoring import Hits, Mask
-from domain.index.index_snapshot import IndexSnapshot
 from domain.labels import LabelMap
 from domain.metadata_index import MetadataIndex
 from domain.models import (
