@@ -97,7 +97,11 @@ def test_a_follower_replays_keyword_index_writes_deletes_and_text_index_changes(
         with follower_client(cluster, index) as follower:
             shown = follower.get(f"/v1/libraries/{LIBRARY}").json()["text_index"]
             assert shown == {"type": "bm25", "params": plain}
-            eventually(lambda: assert_ranks_by_bm25(follower, LIBRARY, texts, Bm25Params(**plain)))
+            eventually(
+                lambda: assert_ranks_by_bm25(
+                    follower, LIBRARY, texts, Bm25Params.model_validate(plain)
+                )
+            )
 
 
 def test_a_follower_killed_and_restarted_rebuilds_its_keyword_index_with_what_it_missed(
@@ -113,7 +117,9 @@ def test_a_follower_killed_and_restarted_rebuilds_its_keyword_index_with_what_it
         texts |= missed
         index = delete(leader, ["c0", "c150"])
         del texts["c0"], texts["c150"]
-        params = Bm25Params(**leader.get(f"/v1/libraries/{LIBRARY}").json()["text_index"]["params"])
+        params = Bm25Params.model_validate(
+            leader.get(f"/v1/libraries/{LIBRARY}").json()["text_index"]["params"]
+        )
         follower_node.start()
         with follower_client(cluster, index) as follower:
             assert_ranks_by_bm25(follower, LIBRARY, texts, params)

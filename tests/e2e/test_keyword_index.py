@@ -206,4 +206,4 @@ def test_keyword_index_comes_back_after_kill_9_as_the_stored_texts_say(tmp_path:
         node.start()
         survivors = {c: t for c, t in texts.items() if int(c[1:]) % 4 != 0}
         assert_ranks_by_bm25(client, english, survivors, Bm25Params())
-        assert_ranks_by_bm25(client, plain, survivors, Bm25Params(**plain_params))
+        assert_ranks_by_bm25(client, plain, survivors, Bm25Params.model_validate(plain_params))
