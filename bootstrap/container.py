@@ -36,8 +36,8 @@ from application.writes import Writer
 from bootstrap.cluster import ClusterRuntime
 from bootstrap.embedders import Embedders, embedders_of
 from bootstrap.settings import Settings
-from bootstrap.store_snapshots import snapshot_source
 from bootstrap.storage import Storage, open_storage
+from bootstrap.store_snapshots import snapshot_source
 from domain.replication import LoggedUnitOfWorkFactory
 
 # Named factories for what a provider cannot build by calling a constructor with providers.

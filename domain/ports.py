@@ -8,8 +8,8 @@ from concurrent.futures import Executor
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.index.scoring import Hits, IndexQuery, Labels, Mask, SearchParams, StateArrays
 from domain.index.index_snapshot import IndexSnapshot
+from domain.index.scoring import Hits, IndexQuery, Labels, Mask, SearchParams, StateArrays
 from domain.models import (
     Chunk,
     ChunkColumns,

@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 
-from domain.index.registry import load_index
 from domain.index.index_snapshot import IndexSnapshot
+from domain.index.registry import load_index
 from domain.labels import LabelMap
 from domain.models import Library
 from domain.ports import IndexSnapshotStore, VectorIndex

@@ -10,8 +10,8 @@ import pytest
 
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
 from domain.index.hnsw import HnswIndex
-from domain.index.registry import load_index
 from domain.index.index_snapshot import IndexSnapshot
+from domain.index.registry import load_index
 from domain.models import HnswParams, Metric
 
 CREATED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -295,7 +295,7 @@ def test_a_database_of_a_newer_schema_is_refused(db_path: Path, engine: Engine) 
         create_sqlite_engine(db_path)
 
 
-# The tables as schema version 1 wrote them (chunks and documents left out), before embedders and keyword indexes.
+# The libraries table as schema version 1 wrote it, before embedders and keyword indexes.
 _VERSION_1_LIBRARIES = """
 CREATE TABLE libraries (
     id VARCHAR NOT NULL PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, name VARCHAR NOT NULL,
