@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracker=container.replica_tracker(),
         min_replicas=settings.min_replicas,
         replica_timeout=settings.replica_timeout,
+        forward_timeout=settings.forward_timeout,
         max_read_wait=settings.max_read_wait,
     )
     if settings.api_key:

@@ -57,6 +57,15 @@ class Settings(BaseSettings, Limits):
         return Limits.model_validate({name: getattr(self, name) for name in Limits.model_fields})
 
     @property
+    def forward_timeout(self) -> float:
+        """How long a follower waits for the leader to answer a forwarded write: the
+        leader may embed the write's texts (every attempt of a remote embedder, with its
+        waits) and then wait for its followers, and a little more for the store."""
+        embedding = (self.embedder_retries + 1) * self.embedder_timeout
+        waits = self.embedder_retries * self.embedder_max_wait
+        return embedding + waits + self.replica_timeout + 30.0
+
+    @property
     def node_url(self) -> str:
         """Where other nodes reach this one."""
         if self.advertise_url:

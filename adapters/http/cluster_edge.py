@@ -66,6 +66,7 @@ class ClusterEdge:
         tracker: ReplicaTracker,
         min_replicas: int = 0,
         replica_timeout: float = 10.0,
+        forward_timeout: float = 190.0,
         max_read_wait: float = 5.0,
     ) -> None:
         self.app = app
@@ -74,6 +75,7 @@ class ClusterEdge:
         self.tracker = tracker
         self.min_replicas = min_replicas
         self.replica_timeout = replica_timeout
+        self.forward_timeout = forward_timeout
         self.max_read_wait = max_read_wait
         self._client: httpx.AsyncClient | None = None
 
@@ -160,7 +162,7 @@ class ClusterEdge:
         query = scope.get("query_string", b"").decode()
         url = f"{leader.url}{scope['path']}" + (f"?{query}" if query else "")
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.replica_timeout + 30)
+            self._client = httpx.AsyncClient(timeout=self.forward_timeout)
         try:
             answer = await self._client.request(
                 scope["method"], url, content=bytes(body), headers=forwarded

@@ -69,3 +69,11 @@ def test_a_page_over_the_configured_size_is_refused() -> None:
         response = client.get("/v1/libraries", params={"limit": 6})
     assert response.status_code == 422
     assert "5" in response.json()["detail"]
+
+
+def test_a_forwarded_write_outlasts_every_attempt_of_the_leaders_embedder() -> None:
+    settings = Settings(
+        embedder_timeout=20.0, embedder_retries=2, embedder_max_wait=5.0, replica_timeout=4.0
+    )
+    # Three attempts of 20 s, two waits of 5 s, the replicas' 4 s, then the store's slack.
+    assert settings.forward_timeout == 3 * 20.0 + 2 * 5.0 + 4.0 + 30.0
