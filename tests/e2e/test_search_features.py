@@ -5,6 +5,7 @@ float64 NumPy from the vectors the test sent, never through the server's code.""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -272,10 +273,19 @@ def test_delete_by_filter_is_one_write_that_searches_see_whole_or_not_at_all(
     threads = [threading.Thread(target=search_until_stopped) for _ in range(3)]
     for thread in threads:
         thread.start()
+
+    def searched(at_least: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(seen) < at_least and not errors and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    searched(6)  # the searches are running before the delete is sent
+    before = len(seen)
     answer = http.post(
         library.url("/chunks/delete"),
         json={"filter": {"field": "parity", "op": "eq", "value": "odd"}},
     )
+    searched(len(seen) + 6)  # and go on after it answered
     stop.set()
     for thread in threads:
         thread.join()
@@ -283,7 +293,9 @@ def test_delete_by_filter_is_one_write_that_searches_see_whole_or_not_at_all(
     assert answer.json() == {"deleted": len(doomed)}
     assert int(answer.headers["X-StacksDB-Index"]) > 0
     assert not errors
-    assert seen  # searches ran while the delete was sent
+    # Before the delete every search saw the odd chunks; of the last six, which all ended
+    # after its answer, at most one per thread began before it.
+    assert seen[:before] == [len(doomed)] * before and 0 in seen[-6:]
     # 200 results of 200 chunks: each search saw every odd chunk or none of them.
     assert set(seen) <= {0, len(doomed)}
     assert http.post(library.url("/chunks/count"), json={}).json()["count"] == 100
