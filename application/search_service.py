@@ -319,6 +319,10 @@ class SearchService:
             return live.allowed(parse_filter({"not": leaf}))
 
         by_document_id = key == BY_DOCUMENT
+        # A fused score depends on each side's ranks among the chunks searched, so leaving
+        # full documents out of a round would re-rank the rest: hybrid rounds only deepen,
+        # and the groups are those of the hybrid ranking at the last round's depth.
+        leaves_out_full = by_document_id and checked.plan.mode != "hybrid"
         groups, strategy = search_groups(
             search,
             by_document if by_document_id else by_metadata,
@@ -327,7 +331,7 @@ class SearchService:
             max_depth=self._limits.max_group_candidates,
             higher_is_better=checked.higher_is_better(live),
             base=self._allowed(live, checked),
-            excluding=outside_documents if by_document_id else None,
+            excluding=outside_documents if leaves_out_full else None,
         )
         hits = [hit for group in groups for hit in group.hits]
         labels = [label for label, _ in hits]

@@ -15,7 +15,6 @@ from adapters.http.filter_schema import FilterJson
 from adapters.http.limits import bounded_by
 from application.dto import DocumentInfo, LibraryInfo, SearchHit, SearchOutcome
 from application.hybrid_search import (
-    CANDIDATES_PER_RESULT,
     DEFAULT_ALPHA,
     DEFAULT_RRF_K,
     MIN_CANDIDATES,
@@ -253,7 +252,7 @@ class HybridIn(_In):
         default=None,
         ge=1,
         description=f"How deep each side is searched (at least k); default "
-        f"max({MIN_CANDIDATES}, {CANDIDATES_PER_RESULT}k).",
+        f"max({MIN_CANDIDATES}, k).",
         json_schema_extra=bounded_by("max_candidates", "maximum"),
     )
 

@@ -16,7 +16,7 @@ from application.hybrid_search import HybridOptions, Mode, default_candidates
 from domain.embedding import MiniLmSpec, Purpose
 from domain.errors import InvalidInput, LimitExceeded
 from domain.limits import Limits
-from domain.models import Bm25Params, Metadata
+from domain.models import Bm25Params, Metadata, TextIndexSpec, TextIndexType
 from tests.application.conftest import Services, build_services
 from tests.domain.test_bm25_index import brute_force_scores
 
@@ -328,6 +328,14 @@ def test_a_search_the_library_cannot_run_is_refused_naming_the_field(
     assert raised.value.extra["location"] == location
 
 
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_keyword_and_hybrid_modes_need_a_keyword_index(services: Services, mode: str) -> None:
+    library_id = make_library(services, text_index=TextIndexSpec(type=TextIndexType.NONE))
+    with pytest.raises(InvalidInput, match="text_index") as raised:
+        search(services, library_id, text=QUERY, vector=seeded("v"), mode=mode)
+    assert raised.value.extra["location"] == "mode"
+
+
 def test_bounds_on_the_query_and_the_candidates_are_limits() -> None:
     services = build_services(limits=Limits(max_query_length=10, max_candidates=30))
     library_id = make_library(services)
@@ -335,7 +343,7 @@ def test_bounds_on_the_query_and_the_candidates_are_limits() -> None:
         search(services, library_id, text="x" * 11)
     assert raised.value.extra["location"] == "query"
     with pytest.raises(LimitExceeded) as raised:
-        search(services, library_id, text="jade", vector=seeded("v"), k=7)  # 5k = 35 > 30
+        search(services, library_id, text="jade", vector=seeded("v"), k=31)  # depth 31 > 30
     assert raised.value.extra["location"] == "hybrid.candidates"
 
 
@@ -367,7 +375,13 @@ def test_score_threshold_keeps_hits_scoring_at_least_it(
 def test_grouping_by_document_works_in_every_mode(
     services: Services, library_id: str, mode: str
 ) -> None:
-    fields = {"text": QUERY, "vector": seeded("v"), "mode": mode}
+    # Every side CHUNKS deep, so each round of the grouped search ranks as the ungrouped one.
+    fields = {
+        "text": QUERY,
+        "vector": seeded("v"),
+        "mode": mode,
+        "hybrid": HybridOptions(candidates=CHUNKS),
+    }
     ranked = search(services, library_id, **fields, k=CHUNKS).hits
     grouped = search(services, library_id, **fields, k=3, group_by="document_id", group_size=2)
     assert grouped.groups is not None and len(grouped.groups) == 3

@@ -213,6 +213,21 @@ def test_malformed_text_search_fields_are_422(library: TextLibrary, body: dict[s
     assert answer.status_code == 422, answer.text
 
 
+def test_keyword_search_on_a_library_without_a_keyword_index_is_422(
+    library: TextLibrary,
+) -> None:
+    created = library.client.post(
+        "/v1/libraries",
+        json={"name": "no-text", "dimension": DIM, "text_index": {"type": "none"}},
+    )
+    assert created.status_code == 201, created.text
+    answer = library.client.post(
+        f"/v1/libraries/{created.json()['id']}/search", json={"query": QUERY}
+    )
+    assert answer.status_code == 422, answer.text
+    assert "text_index" in answer.json()["detail"]
+
+
 def test_batch_and_grouped_searches_run_in_keyword_and_hybrid_modes(library: TextLibrary) -> None:
     query = np.random.default_rng(4).standard_normal(DIM).tolist()
     searches = [{"query": QUERY, "k": 4}, {"query": QUERY, "vector": query, "k": 4}]
