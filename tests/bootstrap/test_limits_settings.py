@@ -63,6 +63,13 @@ def test_openapi_states_the_configured_limits() -> None:
     assert pages and set(pages) == {33}
 
 
+def test_openapi_states_the_text_search_limits() -> None:
+    settings = Settings(storage="memory", max_query_length=123, max_candidates=456)
+    schemas = create_app(settings).openapi()["components"]["schemas"]
+    assert schemas["SearchIn"]["properties"]["query"]["maxLength"] == 123
+    assert schemas["HybridIn"]["properties"]["candidates"]["maximum"] == 456
+
+
 def test_a_page_over_the_configured_size_is_refused() -> None:
     with TestClient(create_app(Settings(storage="memory", max_page_size=5))) as client:
         assert client.get("/v1/libraries", params={"limit": 5}).status_code == 200
