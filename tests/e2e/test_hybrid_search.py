@@ -14,6 +14,7 @@ import pytest
 
 from domain.models import Bm25Params
 from tests.domain.test_bm25_index import brute_force_scores
+from tests.support.fake_embedders import FakeEmbeddingServer, text_vector
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -242,3 +243,50 @@ def test_batch_and_grouped_searches_run_in_keyword_and_hybrid_modes(library: Tex
     groups = grouped.json()["groups"]
     assert len(groups) == 3
     assert len({g["key"] for g in groups}) == 3
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeEmbeddingServer]:
+    fake = FakeEmbeddingServer(dimension=DIM).start()
+    yield fake
+    fake.stop()
+
+
+def test_a_query_alone_on_a_library_with_an_embedder_searches_both_sides(
+    library: TextLibrary, provider: FakeEmbeddingServer
+) -> None:
+    client = library.client
+    embedder = {"provider": "openai", "url": f"{provider.url}/v1", "model": "fake-embed"}
+    created = client.post("/v1/libraries", json={"name": "embedded", "embedder": embedder})
+    assert created.status_code == 201, created.text
+    url = f"/v1/libraries/{created.json()['id']}"
+    texts = {f"e{i}": chunk["text"] for i, chunk in enumerate(list(library.chunks.values())[:12])}
+    chunks = [{"id": c, "document_id": "d", "text": t} for c, t in texts.items()]
+    written = client.post(f"{url}/chunks/batch", json={"chunks": chunks})
+    assert written.status_code == 201, written.text
+
+    answer = client.post(f"{url}/search", json={"query": QUERY, "k": 5})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["mode"] == "hybrid"
+    assert provider.requests[-1].body["input"] == [QUERY]  # the query, embedded by the server
+    q = text_vector(QUERY, DIM)
+    sims = {
+        c: float(text_vector(t, DIM) @ q / np.linalg.norm(text_vector(t, DIM)))
+        for c, t in texts.items()
+    }
+    vector_order = sorted(sims, key=lambda c: -sims[c])[:10]  # depth max(10, k)
+    ids = list(texts)
+    bm25 = brute_force_scores(dict(enumerate(texts.values())), QUERY, Bm25Params())
+    keyword = {ids[i]: s for i, s in bm25.items() if s > 0}
+    keyword_order = sorted(keyword, key=lambda c: -keyword[c])[:10]
+    fused: dict[str, float] = {}
+    for side in (vector_order, keyword_order):
+        for rank, chunk_id in enumerate(side, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1 / (60 + rank)
+    expected = sorted(fused.values(), reverse=True)[:5]
+    np.testing.assert_allclose([h["score"] for h in body["results"]], expected, rtol=1e-6)
+
+    vector_mode = client.post(f"{url}/search", json={"query": QUERY, "k": 3, "mode": "vector"})
+    assert vector_mode.status_code == 200, vector_mode.text
+    assert [h["chunk_id"] for h in vector_mode.json()["results"]] == vector_order[:3]
