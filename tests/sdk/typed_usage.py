@@ -13,10 +13,12 @@ from stacksdb_client import (
     Document,
     F,
     FilterExpr,
+    Hybrid,
     IndexStatus,
     Library,
     NotFoundError,
     Page,
+    SearchMode,
     SearchResponse,
     SearchResult,
     StacksDB,
@@ -35,6 +37,14 @@ def nearest_texts(db: StacksDB, library_id: str, vector: list[float]) -> list[st
     assert_type(answer, SearchResponse)
     hits: list[SearchResult] = answer.results
     return [hit.text for hit in hits if hit.text is not None]
+
+
+def best_by_both(lib: Library, vector: list[float], text: str) -> list[float | None]:
+    fusion: Hybrid = {"fusion": "weighted", "alpha": 0.3, "candidates": 50}
+    answer = lib.search(vector, k=5, query=text, mode="hybrid", hybrid=fusion)
+    assert_type(answer.mode, SearchMode)
+    keyword_only = lib.search(query=text, mode="keyword")
+    return [hit.keyword_score for hit in answer.results + keyword_only.results]
 
 
 def ingest(lib: Library, rows: list[tuple[str, str, list[float]]]) -> int:
