@@ -1,4 +1,5 @@
-"""The inverted-file index (IVF): a k-means coarse quantiser over inverted lists.
+"""The inverted-file index (IVF): a k-means coarse quantiser over inverted lists (kept by
+``store.ListStore``).
 
 Each vector lives in the list of its nearest centroid; a search ranks the centroids against
 the query (one BLAS product, shared by a batch of queries) and scans only the ``nprobe``
@@ -32,8 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.index.batches import fan_out, last_of_each
-from domain.index.ivf_lists import GROWTH, InvertedList
-from domain.index.ivf_probe import ProbeBlocks, probe_lists
+from domain.index.ivf.probe import probe_lists
+from domain.index.ivf.store import ListStore
 from domain.index.kmeans import train_kmeans
 from domain.index.scoring import (
     Hits,
@@ -55,7 +56,6 @@ from domain.vectors import prepare
 
 Progress = Callable[[float], None]
 
-_MIN_LABEL_SPACE = 64
 # An untrained index keeps one list; it trains itself once it holds this many vectors.
 AUTO_TRAIN_AT = 4_096
 # Drift: rebuild once the index grew this much since training, or a list got this many
@@ -99,12 +99,7 @@ class IvfIndex:
         self._trained = False
         self._trained_size = 0
         self._kernel_metric = kernel_metric(metric)
-        self._lists: list[InvertedList] = []
-        self._blocks = ProbeBlocks([])
-        self._set_lists([InvertedList.empty(dimension)])
-        self._list_of: NDArray[np.int32] = np.empty(0, dtype=np.int32)  # label -> list, -1
-        self._row_of: NDArray[np.int64] = np.empty(0, dtype=np.int64)  # label -> row in list
-        self._size = 0
+        self._store = ListStore(dimension)
 
     # -- construction -------------------------------------------------------------------
 
@@ -142,9 +137,6 @@ class IvfIndex:
         if sample.shape[0] == 0:
             return
         self._train_on(sample)
-        self._set_lists([InvertedList.empty(self._dimension) for _ in range(self.nlist)])
-        self._list_of[:] = -1
-        self._size = 0
         self._add_prepared(labels, stored)
 
     def _train_on(self, prepared: Matrix) -> None:
@@ -153,11 +145,7 @@ class IvfIndex:
         self._centroid_norms = squared_norms(self._centroids)
         self._trained = True
         self._trained_size = prepared.shape[0]
-        self._set_lists([InvertedList.empty(self._dimension) for _ in range(self.nlist)])
-
-    def _set_lists(self, lists: list[InvertedList]) -> None:
-        self._lists = lists
-        self._blocks = ProbeBlocks(lists)
+        self._store.reset(self.nlist)
 
     # -- the VectorIndex protocol -------------------------------------------------------
 
@@ -191,49 +179,37 @@ class IvfIndex:
     @property
     def imbalance(self) -> float:
         """Longest list over the average list length (1.0 is perfectly balanced)."""
-        if self._size == 0:
+        if self._store.size == 0:
             return 1.0
-        longest = max(lst.size for lst in self._lists)
-        return longest * self.nlist / self._size
+        return self._store.longest * self.nlist / self._store.size
 
     @property
     def needs_rebuild(self) -> bool:
         """True when a rebuild would help: untrained yet large, doubled in size since
         training, or a list at least 8x longer than the average one."""
         if not self._trained:
-            return self._size >= AUTO_TRAIN_AT
-        grown = self._size > self._trained_size * (1.0 + _REBUILD_GROWTH)
+            return self._store.size >= AUTO_TRAIN_AT
+        grown = self._store.size > self._trained_size * (1.0 + _REBUILD_GROWTH)
         return grown or (self.nlist > 1 and self.imbalance >= _REBUILD_IMBALANCE)
 
     def __len__(self) -> int:
-        return self._size
+        return self._store.size
 
     def __contains__(self, label: int) -> bool:
-        return 0 <= label < self._list_of.shape[0] and bool(self._list_of[label] >= 0)
+        return label in self._store
 
     def add(self, labels: Labels, vectors: Matrix) -> None:
         """Insert or replace one vector per label (the last wins when a label repeats)."""
         if labels.shape[0] == 0:
             return
         self._add_prepared(labels, prepare(vectors, self._metric))
-        if not self._trained and self._size >= AUTO_TRAIN_AT:
+        if not self._trained and self._store.size >= AUTO_TRAIN_AT:
             self.train()
 
     def _add_prepared(self, labels: Labels, vectors: Matrix) -> None:
         labels, vectors = last_of_each(labels, vectors)
-        self.remove(labels)
-        self._ensure_label_space(int(labels.max()) + 1)
-        targets = self._nearest_lists(vectors)
-        norms = squared_norms(vectors)
-        order = np.argsort(targets, kind="stable")
-        bounds = np.flatnonzero(np.diff(targets[order])) + 1
-        for group in np.split(order, bounds):
-            list_id = int(targets[group[0]])
-            first = self._lists[list_id].append(labels[group], vectors[group], norms[group])
-            self._blocks.sync(list_id, self._lists[list_id])
-            self._list_of[labels[group]] = list_id
-            self._row_of[labels[group]] = np.arange(first, first + group.shape[0])
-        self._size += labels.shape[0]
+        self._store.remove(labels)
+        self._store.add(labels, vectors, self._nearest_lists(vectors))
 
     def _nearest_lists(self, vectors: Matrix) -> NDArray[np.int64]:
         """Each vector's list: the centroid with the best fast key for the metric (an
@@ -249,17 +225,7 @@ class IvfIndex:
 
     def remove(self, labels: Labels) -> None:
         """Swap-remove these labels inside their lists; unknown labels are ignored."""
-        known = labels[(labels >= 0) & (labels < self._list_of.shape[0])]
-        known = np.unique(known[self._list_of[known] >= 0])
-        for label in known.tolist():
-            list_id = int(self._list_of[label])
-            lst = self._lists[list_id]
-            moved = lst.swap_remove(int(self._row_of[label]))
-            self._blocks.sync(list_id, lst)
-            if moved >= 0:
-                self._row_of[moved] = self._row_of[label]
-            self._list_of[label] = -1
-        self._size -= known.shape[0]
+        self._store.remove(labels)
 
     def search(
         self,
@@ -280,7 +246,7 @@ class IvfIndex:
         compiled call without the GIL (``probe_lists``), so probing every list gives the
         exact top k, equal scores in the order of the lists' rows.
         """
-        if self._size == 0 or k <= 0:
+        if self._store.size == 0 or k <= 0:
             return Hits.empty("ivf")
         q = np.ascontiguousarray(prepare_query(query, self._metric), dtype=np.float32)
         keys = keys_for(self._centroids, q, self._metric, self._centroid_norms)
@@ -294,7 +260,7 @@ class IvfIndex:
         compiled kernel, on ``executor``'s threads when given (the kernel holds no GIL).
         The lists come in their exact order (``scoring.exact_order``) however the product
         rounded, so each query probes the lists its single search would."""
-        if self._size == 0 or not queries:
+        if self._store.size == 0 or not queries:
             return [Hits.empty("ivf") for _ in queries]
         matrix = np.stack([prepare_query(q.vector, self._metric) for q in queries])
         keys = keys_for(self._centroids, matrix, self._metric, self._centroid_norms)
@@ -316,9 +282,9 @@ class IvfIndex:
         allowed = query.allowed
         nprobe = self.nlist if query.exact else self._probe_width(query.params)
         if allowed is not None and nprobe < self.nlist:
-            share = min(1.0, max(int(np.count_nonzero(allowed)), 1) / self._size)
+            share = min(1.0, max(int(np.count_nonzero(allowed)), 1) / self._store.size)
             nprobe = min(self.nlist, math.ceil(nprobe / math.sqrt(share)))
-        blocks = self._blocks
+        blocks = self._store.blocks
         mask = _NO_MASK if allowed is None else np.ascontiguousarray(allowed, dtype=np.bool_)
         labels, distances, probed = probe_lists(
             self._kernel_metric,
@@ -360,24 +326,17 @@ class IvfIndex:
 
     def items(self) -> tuple[Labels, Matrix]:
         """Copies of the live labels and their stored (prepared) vectors, list by list."""
-        live = [lst for lst in self._lists if lst.size]
-        if not live:
-            return np.empty(0, np.int64), np.empty((0, self._dimension), np.float32)
-        labels = np.concatenate([lst.labels[: lst.size] for lst in live])
-        vectors = np.concatenate([lst.vectors[: lst.size] for lst in live])
-        return labels, vectors
+        return self._store.items()
 
     def nbytes(self) -> int:
-        lists = sum(lst.nbytes for lst in self._lists)
-        maps = self._list_of.nbytes + self._row_of.nbytes
-        return int(lists + maps + self._centroids.nbytes + self._centroid_norms.nbytes)
+        quantiser = self._centroids.nbytes + self._centroid_norms.nbytes
+        return int(self._store.nbytes() + quantiser)
 
     # -- snapshots ----------------------------------------------------------------------
 
     def to_state(self) -> StateArrays:
         """Arrays that ``from_state`` turns back into an identical index (lists in order)."""
         labels, vectors = self.items()
-        sizes = np.array([lst.size for lst in self._lists], dtype=np.int64)
         return {
             "kind": np.array(IndexType.IVF.value),
             "metric": np.array(self._metric.value),
@@ -387,7 +346,7 @@ class IvfIndex:
             "trained": np.array(self._trained),
             "trained_size": np.array(self._trained_size, dtype=np.int64),
             "centroids": self._centroids.copy(),
-            "list_sizes": sizes,
+            "list_sizes": self._store.sizes(),
             "labels": labels,
             "vectors": vectors,
         }
@@ -419,28 +378,5 @@ class IvfIndex:
         index._centroid_norms = squared_norms(centroids)
         index._trained = bool(state["trained"])
         index._trained_size = int(state["trained_size"])
-        lists = [InvertedList.empty(dimension, int(size)) for size in sizes.tolist()]
-        if labels.shape[0]:
-            index._ensure_label_space(int(labels.max()) + 1)
-        norms = squared_norms(vectors)
-        start = 0
-        for list_id, size in enumerate(sizes.tolist()):
-            part = slice(start, start + size)
-            lists[list_id].append(labels[part], vectors[part], norms[part])
-            index._list_of[labels[part]] = list_id
-            index._row_of[labels[part]] = np.arange(size)
-            start += size
-        index._set_lists(lists)
-        index._size = labels.shape[0]
+        index._store.load(sizes, labels, vectors)
         return index
-
-    def _ensure_label_space(self, needed: int) -> None:
-        current = self._list_of.shape[0]
-        if needed <= current:
-            return
-        size = max(needed, int(current * GROWTH), _MIN_LABEL_SPACE)
-        list_of = np.full(size, -1, dtype=np.int32)
-        list_of[:current] = self._list_of
-        row_of = np.zeros(size, dtype=np.int64)
-        row_of[:current] = self._row_of
-        self._list_of, self._row_of = list_of, row_of

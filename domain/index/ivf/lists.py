@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.index.growth import grown_capacity, regrown
 from domain.index.scoring import Labels
 from domain.models import Matrix
 
-# Growth factor of a list's block (and of the index's label maps).
-GROWTH = 1.25
 _MIN_LIST_CAPACITY = 16
 
 
@@ -40,7 +39,7 @@ class InvertedList:
         start = self.size
         end = start + labels.shape[0]
         if end > self.vectors.shape[0]:
-            self._grow(max(end, int(self.vectors.shape[0] * GROWTH), _MIN_LIST_CAPACITY))
+            self._grow(grown_capacity(end, self.vectors.shape[0], _MIN_LIST_CAPACITY))
         self.vectors[start:end] = vectors
         self.labels[start:end] = labels
         self.sq_norms[start:end] = sq_norms
@@ -63,13 +62,9 @@ class InvertedList:
         return moved
 
     def _grow(self, capacity: int) -> None:
-        vectors = np.empty((capacity, self.vectors.shape[1]), dtype=np.float32)
-        vectors[: self.size] = self.vectors[: self.size]
-        labels = np.empty(capacity, dtype=np.int64)
-        labels[: self.size] = self.labels[: self.size]
-        norms = np.empty(capacity, dtype=np.float32)
-        norms[: self.size] = self.sq_norms[: self.size]
-        self.vectors, self.labels, self.sq_norms = vectors, labels, norms
+        self.vectors = regrown(self.vectors, capacity, self.size)
+        self.labels = regrown(self.labels, capacity, self.size)
+        self.sq_norms = regrown(self.sq_norms, capacity, self.size)
 
     @property
     def nbytes(self) -> int:

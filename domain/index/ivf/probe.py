@@ -8,7 +8,7 @@ import numpy as np
 from numba import typed, types
 from numpy.typing import NDArray
 
-from domain.index.ivf_lists import InvertedList
+from domain.index.ivf.lists import InvertedList
 from domain.index.jit import kernel
 from domain.index.scoring import (
     Labels,
