@@ -12,14 +12,15 @@ weighted min-max); every hit keeps the score each side gave it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from domain.errors import InvalidInput, LimitExceeded
-from domain.index.scoring import Hits
+from domain.index.scoring import Hits, Mask
 from domain.limits import Limits
 from domain.models import Library, TextIndexType
-from domain.text_index.fusion import Fused, rrf, weighted
+from domain.text_index.fusion import SideScores, rrf, weighted
 
 Mode = Literal["vector", "keyword", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
@@ -123,10 +124,45 @@ def _check_keyword_side(library: Library, mode: Mode, query: str | None) -> None
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A search's ranking, best first; in hybrid mode also each side's own score per hit
+    (NaN where that side did not return it)."""
+
+    hits: Hits
+    sides: tuple[SideScores, SideScores] | None = None
+
+    def kept(self, keep: Mask) -> Ranked:
+        """The hits where ``keep`` is set, in order, with their side scores."""
+        hits = self.hits
+        kept_hits = Hits(hits.labels[keep], hits.scores[keep], hits.strategy, hits.extra)
+        if self.sides is None:
+            return Ranked(kept_hits)
+        return Ranked(kept_hits, (self.sides[0][keep], self.sides[1][keep]))
+
+    def side_scores(self) -> dict[int, tuple[float | None, float | None]]:
+        """Each hit's label -> (vector score, keyword score), None where a side missed;
+        empty outside hybrid mode."""
+        if self.sides is None:
+            return {}
+        vector, keyword = self.sides
+        return {
+            int(label): (_present(v), _present(kw))
+            for label, v, kw in zip(self.hits.labels, vector, keyword, strict=True)
+        }
+
+
+def _present(score: float) -> float | None:
+    return None if math.isnan(score) else float(score)
+
+
 def fuse(
     vector: Hits, keyword: Hits, options: HybridOptions, k: int, *, higher_is_better: bool
-) -> Fused:
-    """The two sides of a hybrid search fused as ``options`` says, the best ``k``."""
+) -> Ranked:
+    """The two sides of a hybrid search fused as ``options`` says, the best ``k``, with
+    each side's score per hit."""
     if options.fusion == "weighted":
-        return weighted(vector, keyword, options.alpha, k, higher_is_better=higher_is_better)
-    return rrf(vector, keyword, options.rrf_k, k)
+        fused = weighted(vector, keyword, options.alpha, k, higher_is_better=higher_is_better)
+    else:
+        fused = rrf(vector, keyword, options.rrf_k, k)
+    return Ranked(fused.hits, (fused.vector_scores, fused.keyword_scores))

@@ -26,7 +26,6 @@ and hybrid modes a score is higher-is-better (BM25, fused), and so is the score 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
@@ -39,6 +38,7 @@ from application import hybrid_search
 from application.dto import SearchGroup, SearchHit, SearchOutcome, SearchQuery
 from application.embedding_service import EmbeddingService
 from application.grouping import GroupKey, groups_of_value, search_groups
+from application.hybrid_search import Ranked
 from application.live import LiveLibraries, LiveLibrary
 from domain.errors import InvalidInput
 from domain.filters import Filter, parse_filter
@@ -46,7 +46,6 @@ from domain.index.scoring import Hits, IndexQuery, Mask, within_threshold
 from domain.limits import Limits
 from domain.models import Chunk, Vector
 from domain.ports import UnitOfWorkFactory
-from domain.text_index.fusion import SideScores
 from domain.vectors import as_vector
 
 # What a search may return besides ids and scores (the HTTP schema's ``include`` values).
@@ -69,36 +68,6 @@ class _Checked:
     def higher_is_better(self, live: LiveLibrary) -> bool:
         """How this search's scores rank: BM25 and fused scores are higher-is-better."""
         return self.plan.mode != "vector" or live.library.metric.higher_is_better
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Ranked:
-    """A ranking, best first; in hybrid mode also each side's own score per hit (NaN where
-    that side did not return it)."""
-
-    hits: Hits
-    sides: tuple[SideScores, SideScores] | None = None
-
-    def kept(self, keep: Mask) -> _Ranked:
-        hits = self.hits
-        kept_hits = Hits(hits.labels[keep], hits.scores[keep], hits.strategy, hits.extra)
-        if self.sides is None:
-            return _Ranked(kept_hits)
-        return _Ranked(kept_hits, (self.sides[0][keep], self.sides[1][keep]))
-
-    def side_scores(self) -> dict[int, tuple[float | None, float | None]]:
-        """Each hit's label -> (vector score, keyword score), None where a side missed."""
-        if self.sides is None:
-            return {}
-        vector, keyword = self.sides
-        return {
-            int(label): (_present(v), _present(kw))
-            for label, v, kw in zip(self.hits.labels, vector, keyword, strict=True)
-        }
-
-
-def _present(score: float) -> float | None:
-    return None if math.isnan(score) else float(score)
 
 
 class SearchService:
@@ -157,7 +126,7 @@ class SearchService:
             hits_of = {i: p for i, p in planned.items() if isinstance(p, Hits)}
             hits_of.update((i, hits) for (i, _), hits in zip(runnable, found, strict=True))
             outcomes = [
-                self._outcome(live, c, self._within(live, c, _Ranked(hits_of[i])), started)
+                self._outcome(live, c, self._within(live, c, Ranked(hits_of[i])), started)
                 if i in hits_of
                 else self._grouped(live, c, started)
                 if c.query.group_by is not None
@@ -231,24 +200,22 @@ class SearchService:
         few = self._limits.scans_matches(live.index.spec.type, matching, len(live.index))
         return IndexQuery(vector, k, allowed, query.params, query.exact or few)
 
-    def _ranked(
-        self, live: LiveLibrary, k: int, checked: _Checked, allowed: Mask | None
-    ) -> _Ranked:
+    def _ranked(self, live: LiveLibrary, k: int, checked: _Checked, allowed: Mask | None) -> Ranked:
         """One search to depth ``k`` among ``allowed`` in the search's mode, within the score
         threshold: the vector index, the keyword index, or in hybrid mode both, each
         ``max(k, candidates)`` deep under the same mask, fused."""
         mode = checked.plan.mode
         if allowed is not None and not allowed.any():
-            return _Ranked(Hits.empty("filtered-none"))
+            return Ranked(Hits.empty("filtered-none"))
         if mode == "keyword":
             return self._within(
-                live, checked, _Ranked(self._keyword_hits(live, k, checked, allowed))
+                live, checked, Ranked(self._keyword_hits(live, k, checked, allowed))
             )
         vector = checked.vector
         assert vector is not None  # every mode but keyword has one (_query_vector)
         if mode == "vector":
             return self._within(
-                live, checked, _Ranked(self._hits(live, vector, k, checked, allowed))
+                live, checked, Ranked(self._hits(live, vector, k, checked, allowed))
             )
         depth = max(k, checked.plan.depth)
         fused = hybrid_search.fuse(
@@ -258,8 +225,7 @@ class SearchService:
             k,
             higher_is_better=live.library.metric.higher_is_better,
         )
-        ranked = _Ranked(fused.hits, (fused.vector_scores, fused.keyword_scores))
-        return self._within(live, checked, ranked)
+        return self._within(live, checked, fused)
 
     def _hits(
         self, live: LiveLibrary, vector: Vector, k: int, checked: _Checked, allowed: Mask | None
@@ -282,7 +248,7 @@ class SearchService:
         return live.keyword_search(checked.query.text, k, allowed)
 
     @staticmethod
-    def _within(live: LiveLibrary, checked: _Checked, ranked: _Ranked) -> _Ranked:
+    def _within(live: LiveLibrary, checked: _Checked, ranked: Ranked) -> Ranked:
         """The hits passing the score threshold: in the metric's direction in vector mode,
         at least it for a BM25 or fused score."""
         threshold = checked.query.score_threshold
@@ -345,7 +311,7 @@ class SearchService:
     # -- answers ----------------------------------------------------------------------------
 
     def _outcome(
-        self, live: LiveLibrary, checked: _Checked, ranked: _Ranked, started: float
+        self, live: LiveLibrary, checked: _Checked, ranked: Ranked, started: float
     ) -> SearchOutcome:
         hits = ranked.hits
         labels = [int(label) for label in hits.labels]

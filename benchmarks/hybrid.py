@@ -4,13 +4,9 @@ In-process (the product's container over the in-memory store; no HTTP): the corp
 shared base texts, ``"<first lemma>: <gloss>"`` of 81,115 noun synsets, each a chunk with its
 shared MiniLM vector, in one cosine library with a Flat (exact) vector index and the default
 keyword index (BM25, k1 1.2, b 0.75, English). Two kinds of query, each with exactly one
-relevant chunk, its synset:
-
-    keyword   three of the rarest words of the synset's gloss (lowercase alphabetic words of
-              three letters or more, fewest corpus documents first): the exact rare terms
-              dense vectors miss
-    synonym   another lemma of the synset none of whose words occurs in its text (from
-              ``data.noun`` of Debian's ``wordnet-base``): a paraphrase keywords miss
+relevant chunk (``benchmarks/wordnet_queries.py``): keyword queries, three of the rarest words
+of a synset's gloss (the exact rare terms dense vectors miss), and synonym queries, another
+lemma of the synset absent from its text (a paraphrase keywords miss).
 
 Query vectors come from the bundled MiniLM embedder (``adapters/embedders/minilm.py``, the one
 that embeds a library's queries), once per query before timing. Each query runs through
@@ -37,10 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,30 +62,27 @@ from application.hybrid_search import (  # noqa: E402
 from application.library_service import LibraryService  # noqa: E402
 from application.search_service import SearchService  # noqa: E402
 from benchmarks.exact import machine, markdown_table  # noqa: E402
+from benchmarks.wordnet_queries import (  # noqa: E402
+    DEFAULT_WORDNET,
+    KINDS,
+    Query,
+    pick_queries,
+    synset_lemmas,
+)
 from bootstrap.container import Container  # noqa: E402
 from bootstrap.settings import Settings  # noqa: E402
 from domain.embedding import Purpose  # noqa: E402
 from domain.index.scoring import Hits  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "wordnet-nouns-minilm.npz"
-DEFAULT_WORDNET = Path("/usr/share/wordnet/data.noun")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "hybrid.json"
 K = 10
 BATCH = 5_000
-KINDS = ("keyword", "synonym")
-WORD = re.compile(r"[^\W\d_]+")  # alphabetic words of any script
 # The targets of issue 14: on the mix hybrid beats the better single mode; on each kind it
 # keeps at least this share of the better single mode's recall@10.
 KEEPS = 0.95
 
 Matrix = NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    kind: str
-    text: str
-    target: int  # the relevant chunk's row in the corpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,74 +111,6 @@ METHODS = (
     Method("hybrid weighted", "hybrid", HybridOptions("weighted")),
 )
 SINGLE: tuple[Mode, ...] = ("keyword", "vector")
-
-
-# The corpus and the queries
-
-
-def alphabetic_words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
-def synset_lemmas(data_noun: Path) -> dict[str, list[str]]:
-    """Each noun synset's lemmas (``n`` + offset -> lemmas, underscores as spaces), from
-    WordNet's ``data.noun``: ``offset lex_filenum ss_type w_cnt (word lex_id){w_cnt} ...``
-    with ``w_cnt`` in hexadecimal; license lines start with two spaces."""
-    lemmas: dict[str, list[str]] = {}
-    with data_noun.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.startswith("  "):
-                continue
-            fields = line.split()
-            count = int(fields[3], 16)
-            words = fields[4 : 4 + 2 * count : 2]
-            lemmas[f"n{fields[0]}"] = [w.replace("_", " ") for w in words]
-    return lemmas
-
-
-def keyword_queries(texts: Sequence[str], rows: Sequence[int]) -> list[Query]:
-    """For each row, three of the rarest words of its gloss (the text after the lemma)."""
-    document_frequency = Counter(w for text in texts for w in set(alphabetic_words(text)))
-    queries = []
-    for row in rows:
-        gloss = texts[row].split(": ", 1)[1]
-        words = sorted(
-            {w for w in alphabetic_words(gloss) if len(w) >= 3},
-            key=lambda w: (document_frequency[w], w),
-        )
-        if len(words) >= 3:
-            queries.append(Query("keyword", " ".join(words[:3]), row))
-    return queries
-
-
-def synonym_queries(
-    texts: Sequence[str], ids: Sequence[str], lemmas: dict[str, list[str]], rows: Sequence[int]
-) -> list[Query]:
-    """For each row whose synset has another lemma none of whose words is in its text, the
-    first such lemma."""
-    queries = []
-    for row in rows:
-        in_text = set(alphabetic_words(texts[row]))
-        for lemma in lemmas[ids[row]][1:]:
-            words = alphabetic_words(lemma)
-            if words and not in_text.intersection(words):
-                queries.append(Query("synonym", lemma, row))
-                break
-    return queries
-
-
-def pick_queries(
-    texts: Sequence[str], ids: Sequence[str], lemmas: dict[str, list[str]], per_kind: int
-) -> list[Query]:
-    order = np.random.default_rng(0).permutation(len(texts)).tolist()
-    # Walk the rows in a random order until each kind has its queries.
-    keyword = keyword_queries(texts, order[: per_kind * 2])[:per_kind]
-    synonym: list[Query] = []
-    for start in range(0, len(order), 4 * per_kind):
-        synonym += synonym_queries(texts, ids, lemmas, order[start : start + 4 * per_kind])
-        if len(synonym) >= per_kind:
-            break
-    return keyword + synonym[:per_kind]
 
 
 # The library
