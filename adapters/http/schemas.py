@@ -283,8 +283,9 @@ class SearchIn(_In):
     exact: bool = False
     score_threshold: float | None = Field(
         default=None,
-        description="Keep hits scoring at least this (cosine, dot: the similarity) or at "
-        "most this (l2: the distance); fewer than k may come back.",
+        description="Keep hits scoring at least this (cosine, dot: the similarity; keyword "
+        "mode: the BM25 score; hybrid mode: the fused score) or at most this (l2 in vector "
+        "mode: the distance); fewer than k may come back.",
     )
     group_by: str | None = Field(
         default=None,
