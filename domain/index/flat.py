@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from domain.index.batches import last_of_each
+from domain.index.growth import MIN_CAPACITY, grown_capacity, regrown, with_label_space
 from domain.index.scoring import (
     Hits,
     IndexQuery,
@@ -34,9 +35,6 @@ from domain.index.scoring import (
 )
 from domain.models import IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
-
-_GROWTH = 1.25  # amortised growth, kept low so the spare capacity stays a small fraction
-_MIN_CAPACITY = 64
 
 
 class FlatIndex:
@@ -232,27 +230,20 @@ class FlatIndex:
         capacity = self._vectors.shape[0]
         if needed <= capacity:
             return
-        self._resize(max(needed, int(capacity * _GROWTH), _MIN_CAPACITY))
+        self._resize(grown_capacity(needed, capacity))
 
     def _shrink_if_sparse(self) -> None:
         capacity = self._vectors.shape[0]
-        if capacity > _MIN_CAPACITY and self._size < capacity // 4:
-            self._resize(max(self._size * 2, _MIN_CAPACITY))
+        if capacity > MIN_CAPACITY and self._size < capacity // 4:
+            self._resize(max(self._size * 2, MIN_CAPACITY))
 
     def _resize(self, capacity: int) -> None:
-        vectors = np.empty((capacity, self._dimension), dtype=np.float32)
-        vectors[: self._size] = self._vectors[: self._size]
-        self._vectors = vectors
-        self._row_labels = _resized(self._row_labels, capacity, self._size)
-        self._sq_norms = _resized(self._sq_norms, capacity, self._size)
+        self._vectors = regrown(self._vectors, capacity, self._size)
+        self._row_labels = regrown(self._row_labels, capacity, self._size)
+        self._sq_norms = regrown(self._sq_norms, capacity, self._size)
 
     def _ensure_label_space(self, needed: int) -> None:
-        current = self._row_of.shape[0]
-        if needed <= current:
-            return
-        grown = np.full(max(needed, int(current * _GROWTH), _MIN_CAPACITY), -1, dtype=np.int64)
-        grown[:current] = self._row_of
-        self._row_of = grown
+        self._row_of = with_label_space(self._row_of, needed)
 
 
 class _ScratchPool:
@@ -277,7 +268,7 @@ class _ScratchPool:
                 buffers = self._free.pop()
                 if buffers.shape[1] >= n:
                     return buffers[:, :n]
-        return np.empty((2, max(n, _MIN_CAPACITY)), dtype=np.float32)[:, :n]
+        return np.empty((2, max(n, MIN_CAPACITY)), dtype=np.float32)[:, :n]
 
     def give(self, buffers: NDArray[np.float32]) -> None:
         whole = buffers if buffers.base is None else buffers.base
@@ -291,9 +282,3 @@ def _strategy(mask: Mask | None) -> str:
     if mask is None:
         return "scan"
     return "filtered-scan" if gathers(mask) else "masked-scan"
-
-
-def _resized(array: NDArray[Any], capacity: int, keep: int) -> NDArray[Any]:
-    out = np.empty(capacity, dtype=array.dtype)
-    out[:keep] = array[:keep]
-    return out

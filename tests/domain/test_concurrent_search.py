@@ -10,7 +10,6 @@ nodes instead). HNSW as first written failed this: its searches shared one visit
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
+import domain.index.hnsw.planner as hnsw_planner
 from domain.index.flat import FlatIndex
 from domain.index.hnsw import HnswIndex
 from domain.index.ivf import IvfIndex
@@ -86,7 +86,7 @@ def one_blas_thread() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def masked_hnsw_searches_walk_the_graph(monkeypatch: pytest.MonkeyPatch) -> None:
     walk = Limits(hnsw_exact_scan_up_to=0)  # half the rows match: over the share, so walk
-    monkeypatch.setattr(sys.modules[HnswIndex.__module__], "_DEFAULT_PLAN", walk)
+    monkeypatch.setattr(hnsw_planner, "_DEFAULT_PLAN", walk)
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))

@@ -1,7 +1,7 @@
 """Hierarchical navigable small-world graphs (HNSW), after Malkov & Yashunin
 (arXiv:1603.09320) and hnswlib's ``hnswalg.h``: the index object around the compiled
 kernels of ``graph.py`` (search), ``insertion.py`` (insertion and the heuristic) and
-``repair.py`` (reachability).
+``repair.py`` (reachability), with ``planner.py`` choosing how each search goes.
 
 Every vector is a node with a random level (geometric, mL = 1/ln M). Layer 0 links each
 node to at most 2·M neighbours, upper layers to at most M, chosen by the paper's
@@ -36,6 +36,7 @@ from domain.index.batches import fan_out, last_of_each
 from domain.index.hnsw.graph import search_graph
 from domain.index.hnsw.insertion import insert_nodes
 from domain.index.hnsw.nodes import Nodes
+from domain.index.hnsw.planner import plan_search
 from domain.index.hnsw.repair import connect_layer, reach
 from domain.index.hnsw.visited import VisitedList, VisitedPool
 from domain.index.scoring import (
@@ -45,14 +46,12 @@ from domain.index.scoring import (
     Mask,
     SearchParams,
     StateArrays,
-    allowed_rows,
     exact_search,
     kernel_metric,
     prepare_query,
     scores_from_exact,
 )
-from domain.limits import Limits
-from domain.models import MAX_EF, HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
+from domain.models import HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
 
 Progress = Callable[[float], None]
@@ -62,13 +61,6 @@ _LINK_STEP = 2_048  # nodes linked per kernel call: the granularity of build pro
 _REPAIR_TAGS = 4  # visited tags a repair may use per node (one per component and round)
 _CHECK_ALWAYS_UP_TO = 16_384
 _CHECK_SHARE = 64
-# Filters: walk the graph with a wider beam, ef / share^¼. The walk keeps only allowed nodes
-# among its ef results, so ef already counts matches; on MiniLM vectors (81k) ef / √share
-# bought no recall (0.995 -> 1.0 at 10%) for a 3.4x slower walk, slower than scanning the
-# matches. Whether to walk or scan the matches is the planner's call (Limits.scans_matches);
-# a caller that does not make it (exact=None) gets the default thresholds.
-_WIDEN_POWER = 0.25
-_DEFAULT_PLAN = Limits()
 _ADMIT_ALL: Mask = np.empty(0, dtype=np.bool_)
 
 
@@ -189,36 +181,22 @@ class HnswIndex:
         ``exact=True`` scans the allowed nodes; ``exact=False`` walks, going through every
         node but only admitting allowed ones, with ef widened by 1/share^¼ (up to
         ``MAX_EF``). The search service plans and says which; with ``exact=None`` a filter
-        is planned here by ``Limits.scans_matches`` with the default thresholds.
-        Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
+        is planned here by ``Limits.scans_matches`` with the default thresholds (see
+        ``planner``). Strategies: "hnsw", "hnsw-filtered", "filtered-scan", "scan".
         """
         nodes = self._nodes
         if nodes.live == 0 or k <= 0:
             return Hits.empty("hnsw")
         q = prepare_query(query, self._metric)
-        n = nodes.n
-        admit: Mask | None = None if nodes.live == n else nodes.alive[:n]
-        if allowed is not None:
-            admit = allowed_rows(allowed, nodes.node_labels[:n])
-            assert admit is not None
-            admit &= nodes.alive[:n]
-        n_allowed = 0 if admit is None or allowed is None else int(np.count_nonzero(admit))
-        if exact is None:
-            exact = allowed is not None and _DEFAULT_PLAN.scans_matches(
-                IndexType.HNSW, n_allowed, nodes.live
-            )
-        if exact:
-            return self._scan(q, k, admit, "scan" if allowed is None else "filtered-scan")
-        ef = max(k, self._params.ef_search if params is None or params.ef is None else params.ef)
-        strategy = "hnsw"
-        if allowed is not None:
-            share = max(n_allowed, 1) / nodes.live
-            ef = min(MAX_EF, max(ef, int(ef / share**_WIDEN_POWER)))
-            strategy = "hnsw-filtered"
-        found, distances = self._walk(q, ef, k, _ADMIT_ALL if admit is None else admit)
+        ef = self._params.ef_search if params is None or params.ef is None else params.ef
+        plan = plan_search(nodes, k, allowed, ef, exact)
+        if plan.scan:
+            return self._scan(q, k, plan.admit, plan.strategy)
+        admit = _ADMIT_ALL if plan.admit is None else plan.admit
+        found, distances = self._walk(q, plan.ef, k, admit)
         scores = scores_from_exact(-distances, self._metric)
-        hits = Hits(nodes.node_labels[found], scores, strategy)
-        hits.extra["ef"] = float(ef)
+        hits = Hits(nodes.node_labels[found], scores, plan.strategy)
+        hits.extra["ef"] = float(plan.ef)
         return hits
 
     def search_many(

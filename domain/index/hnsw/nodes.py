@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from domain.index.growth import grown_capacity, regrown, with_label_space
 from domain.index.hnsw.graph import Graph
 from domain.index.scoring import Labels, Mask, StateArrays, squared_norms
 from domain.models import Matrix
-
-_GROWTH = 1.25
-_MIN_CAPACITY = 64
 
 
 class Nodes:
@@ -134,22 +132,22 @@ class Nodes:
         capacity = self.vectors.shape[0]
         if needed <= capacity:
             return
-        size = max(needed, int(capacity * _GROWTH), _MIN_CAPACITY)
+        size = grown_capacity(needed, capacity)
         n = self.n
-        self.vectors = _grown(self.vectors, size, n)
-        self.sq_norms = _grown(self.sq_norms, size, n)
-        self.node_labels = _grown(self.node_labels, size, n)
-        self.levels = _grown(self.levels, size, n)
-        self.alive = _grown(self.alive, size, n, fill=False)
-        self.links0 = _grown(self.links0, size, n, fill=-1)
-        self.count0 = _grown(self.count0, size, n, fill=0)
-        self.up_row = _grown(self.up_row, size, n, fill=-1)
+        self.vectors = regrown(self.vectors, size, n)
+        self.sq_norms = regrown(self.sq_norms, size, n)
+        self.node_labels = regrown(self.node_labels, size, n)
+        self.levels = regrown(self.levels, size, n)
+        self.alive = regrown(self.alive, size, n, fill=False)
+        self.links0 = regrown(self.links0, size, n, fill=-1)
+        self.count0 = regrown(self.count0, size, n, fill=0)
+        self.up_row = regrown(self.up_row, size, n, fill=-1)
 
     def _ensure_upper(self, rows: int, levels: int) -> None:
         capacity, have_levels, m = self.up_links.shape
         if rows <= capacity and levels <= have_levels:
             return
-        size = max(rows, int(capacity * _GROWTH), _MIN_CAPACITY) if rows > capacity else capacity
+        size = grown_capacity(rows, capacity) if rows > capacity else capacity
         depth = max(levels, have_levels)
         links = np.full((size, depth, m), -1, dtype=np.int32)
         links[: self.up_rows, :have_levels] = self.up_links[: self.up_rows]
@@ -158,12 +156,7 @@ class Nodes:
         self.up_links, self.up_count = links, counts
 
     def _ensure_label_space(self, needed: int) -> None:
-        current = self.node_of.shape[0]
-        if needed <= current:
-            return
-        grown = np.full(max(needed, int(current * _GROWTH), _MIN_CAPACITY), -1, dtype=np.int64)
-        grown[:current] = self.node_of
-        self.node_of = grown
+        self.node_of = with_label_space(self.node_of, needed)
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -267,10 +260,3 @@ def _check_graph(
     used_up = np.arange(m) < up_count[:, :, None]
     if bool((up_links[used_up] < 0).any()):
         raise ValueError("HNSW state links point outside the graph")
-
-
-def _grown(array: NDArray[Any], size: int, keep: int, fill: Any = None) -> NDArray[Any]:
-    shape = (size, *array.shape[1:])
-    out = np.empty(shape, dtype=array.dtype) if fill is None else np.full(shape, fill, array.dtype)
-    out[:keep] = array[:keep]
-    return out
