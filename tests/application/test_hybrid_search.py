@@ -255,6 +255,42 @@ def test_hybrid_weighted_fuses_min_max_normalised_scores(
     assert got.strategy == "weighted"
 
 
+def test_weighted_fusion_on_an_l2_library_ranks_the_nearest_first(services: Services) -> None:
+    library_id = make_library(services, metric="l2")
+    probe = seeded("probe")
+    distances = {
+        c: float(np.linalg.norm(v.astype(np.float64) - probe)) for c, (_, v, _) in corpus().items()
+    }
+    nearest = sorted(distances, key=lambda c: distances[c])[:10]
+    # alpha 1: only the vector side counts, the nearest (normalised 1) first
+    got = search(
+        services,
+        library_id,
+        vector=probe,
+        text=QUERY,
+        k=5,
+        hybrid=HybridOptions("weighted", alpha=1.0, candidates=10),
+    )
+    assert [h.chunk_id for h in got.hits] == nearest[:5]
+    assert got.hits[0].score == pytest.approx(1.0)
+    for hit in got.hits:
+        assert hit.vector_score == pytest.approx(distances[hit.chunk_id], rel=1e-5)
+    # the nearest normalises to 1 on the vector side, whatever its distance
+    half = search(
+        services,
+        library_id,
+        vector=probe,
+        text=QUERY,
+        k=10,
+        hybrid=HybridOptions("weighted", alpha=0.5, candidates=10),
+    )
+    keyword = dict(keyword_truth(QUERY)[:10])
+    low, high = min(keyword.values()), max(keyword.values())
+    keyword_part = (keyword[nearest[0]] - low) / (high - low) if nearest[0] in keyword else 0.0
+    by_id = {h.chunk_id: h.score for h in half.hits}
+    assert by_id[nearest[0]] == pytest.approx(0.5 * 1.0 + 0.5 * keyword_part, rel=1e-5)
+
+
 def test_a_query_alone_on_a_library_with_an_embedder_runs_hybrid_on_the_embedded_query(
     services: Services, embedder: QueryEmbedder
 ) -> None:
