@@ -33,6 +33,7 @@ from domain.index.scoring import (
     prepare_query,
     squared_norms,
 )
+from domain.index.state_header import read_state_header, state_header
 from domain.models import IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
 
@@ -188,9 +189,7 @@ class FlatIndex:
         """Arrays that ``from_state`` turns back into an identical index (rows in order)."""
         labels, vectors = self.items()
         return {
-            "kind": np.array(IndexType.FLAT.value),
-            "metric": np.array(self._metric.value),
-            "dimension": np.array(self._dimension, dtype=np.int64),
+            **state_header(IndexType.FLAT, self._metric, self._dimension),
             "labels": labels,
             "vectors": vectors,
         }
@@ -198,16 +197,14 @@ class FlatIndex:
     @classmethod
     def from_state(cls, state: StateArrays) -> Self:
         """The index saved by ``to_state``; raises ``ValueError`` on inconsistent arrays."""
-        if str(state["kind"]) != IndexType.FLAT.value:
-            raise ValueError("not a flat index state")
-        dimension = int(state["dimension"])
+        metric, dimension = read_state_header(state, IndexType.FLAT)
         labels = np.asarray(state["labels"], dtype=np.int64)
         vectors = np.ascontiguousarray(state["vectors"], dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (labels.shape[0], dimension):
             raise ValueError("flat state arrays do not agree with each other")
         if np.unique(labels).shape[0] != labels.shape[0] or (labels < 0).any():
             raise ValueError("flat state labels must be unique and non-negative")
-        index = cls(dimension, Metric(str(state["metric"])))
+        index = cls(dimension, metric)
         n = labels.shape[0]
         if n == 0:
             return index

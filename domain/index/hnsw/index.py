@@ -51,6 +51,7 @@ from domain.index.scoring import (
     prepare_query,
     scores_from_exact,
 )
+from domain.index.state_header import read_state_header, state_header
 from domain.models import HnswParams, IndexSpec, IndexType, Matrix, Metric, Vector
 from domain.vectors import prepare
 
@@ -234,9 +235,7 @@ class HnswIndex:
     def to_state(self) -> StateArrays:
         """Arrays that ``from_state`` turns back into an identical index, RNG state included."""
         return {
-            "kind": np.array(IndexType.HNSW.value),
-            "metric": np.array(self._metric.value),
-            "dimension": np.array(self._dimension, dtype=np.int64),
+            **state_header(IndexType.HNSW, self._metric, self._dimension),
             "params": np.array(
                 [self._params.m, self._params.ef_construction, self._params.ef_search],
                 dtype=np.int64,
@@ -253,12 +252,10 @@ class HnswIndex:
         Every link is checked to point at a node before the kernels (which do not check
         bounds) may walk it.
         """
-        if str(state["kind"]) != IndexType.HNSW.value:
-            raise ValueError("not an HNSW index state")
+        metric, dimension = read_state_header(state, IndexType.HNSW)
         m, ef_construction, ef_search = (int(v) for v in state["params"])
         params = HnswParams(m=m, ef_construction=ef_construction, ef_search=ef_search)
-        dimension = int(state["dimension"])
-        index = cls(dimension, Metric(str(state["metric"])), params, int(state["seed"]))
+        index = cls(dimension, metric, params, int(state["seed"]))
         index._nodes.load_state(state)
         index._rng.bit_generator.state = json.loads(str(state["rng"]))
         return index

@@ -51,6 +51,7 @@ from domain.index.scoring import (
     scores_from_exact,
     squared_norms,
 )
+from domain.index.state_header import read_state_header, state_header
 from domain.models import IndexSpec, IndexType, IvfParams, Matrix, Metric, Vector
 from domain.vectors import prepare
 
@@ -338,9 +339,7 @@ class IvfIndex:
         """Arrays that ``from_state`` turns back into an identical index (lists in order)."""
         labels, vectors = self.items()
         return {
-            "kind": np.array(IndexType.IVF.value),
-            "metric": np.array(self._metric.value),
-            "dimension": np.array(self._dimension, dtype=np.int64),
+            **state_header(IndexType.IVF, self._metric, self._dimension),
             "nlist_param": np.array(self._params.nlist or 0, dtype=np.int64),
             "nprobe_param": np.array(self._params.nprobe or 0, dtype=np.int64),
             "trained": np.array(self._trained),
@@ -354,13 +353,11 @@ class IvfIndex:
     @classmethod
     def from_state(cls, state: StateArrays) -> Self:
         """The index saved by ``to_state``; raises ``ValueError`` on inconsistent arrays."""
-        if str(state["kind"]) != IndexType.IVF.value:
-            raise ValueError("not an IVF index state")
+        metric, dimension = read_state_header(state, IndexType.IVF)
         params = IvfParams(
             nlist=int(state["nlist_param"]) or None, nprobe=int(state["nprobe_param"]) or None
         )
-        dimension = int(state["dimension"])
-        index = cls(dimension, Metric(str(state["metric"])), params)
+        index = cls(dimension, metric, params)
         centroids = np.ascontiguousarray(state["centroids"], dtype=np.float32)
         sizes = np.asarray(state["list_sizes"], dtype=np.int64)
         labels = np.asarray(state["labels"], dtype=np.int64)
