@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 
 from adapters.http.deps import Embeddings
 from adapters.http.json_response import json_response
+from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.schemas import EmbedIn, EmbedOut
 
@@ -12,6 +13,9 @@ router = APIRouter(
     prefix="/v1/libraries/{library_id}",
     tags=["embeddings"],
     responses=problem_responses(*COMMON_PROBLEMS, 404, *EMBEDDER_PROBLEMS),
+    # Parsed as every other body of texts is: pydantic-core refuses a lone surrogate
+    # ("\ud800", not Unicode) as malformed JSON, which the tokenizer would fail on with a 500.
+    route_class=FastJsonRoute,
 )
 
 
