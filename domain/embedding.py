@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,8 +31,14 @@ class Purpose(StrEnum):
     QUERY = "query"
 
 
+def _provider_required(schema: dict[str, Any]) -> None:
+    """``provider`` picks the spec (the union's discriminator): a request must name it, even
+    though each spec fills in its own when built in code."""
+    schema["required"] = ["provider", *(k for k in schema.get("required", []) if k != "provider")]
+
+
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_provider_required)
 
 
 class MiniLmSpec(_Spec):

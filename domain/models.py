@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from domain.embedding import EmbedderSpec
 from domain.errors import InvalidIndexParams
@@ -54,11 +54,23 @@ class IndexType(StrEnum):
     HNSW = "hnsw"
 
 
+def _integral(value: object) -> object:
+    """JSON's 16.0 is the integer 16 (JSON Schema agrees); "16" and true are not numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL = BeforeValidator(_integral)
+"""Last in ``Annotated[int, Field(strict=True, ...), INTEGRAL]``: an integer from JSON is an int
+or an integral float, nothing else (after the bounds, so the schema states them)."""
+
+
 class IndexParams(BaseModel):
     """The settings of one index type; each type's model is registered with it in
-    ``domain/index/registry.py``."""
+    ``domain/index/registry.py``. Strict: a number is a number, not "16" or true."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FlatParams(IndexParams):
@@ -66,8 +78,8 @@ class FlatParams(IndexParams):
 
 
 class IvfParams(IndexParams):
-    nlist: Annotated[int, Field(ge=1, le=65_536)] | None = None
-    nprobe: Annotated[int, Field(ge=1, le=65_536)] | None = None
+    nlist: Annotated[int, Field(strict=True, ge=1, le=65_536), INTEGRAL] | None = None
+    nprobe: Annotated[int, Field(strict=True, ge=1, le=65_536), INTEGRAL] | None = None
 
 
 # The widest HNSW beam (ef) anything may ask for: in the params, per search, and when a
@@ -76,9 +88,9 @@ MAX_EF = 4_096
 
 
 class HnswParams(IndexParams):
-    m: Annotated[int, Field(ge=2, le=128)] = 16
-    ef_construction: Annotated[int, Field(ge=4, le=MAX_EF)] = 200
-    ef_search: Annotated[int, Field(ge=1, le=MAX_EF)] = 64
+    m: Annotated[int, Field(strict=True, ge=2, le=128), INTEGRAL] = 16
+    ef_construction: Annotated[int, Field(strict=True, ge=4, le=MAX_EF), INTEGRAL] = 200
+    ef_search: Annotated[int, Field(strict=True, ge=1, le=MAX_EF), INTEGRAL] = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +139,8 @@ class Bm25Params(BaseModel):
     ``language`` picks the analyser (``english``: stop words and a stemmer; ``none``:
     lowercase words only)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: false is not 0.0 (the schema says number).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     k1: Annotated[float, Field(ge=0.0, le=10.0)] = 1.2
     b: Annotated[float, Field(ge=0.0, le=1.0)] = 0.75
@@ -139,7 +152,7 @@ class TextIndexSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: TextIndexType = TextIndexType.BM25
+    type: Annotated[TextIndexType, Field(strict=False)] = TextIndexType.BM25
     params: Bm25Params = Field(default_factory=Bm25Params)
 
 

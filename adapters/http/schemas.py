@@ -6,6 +6,7 @@ configured ``Limits`` and the OpenAPI document states them (``adapters.http.limi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -25,6 +26,7 @@ from application.hybrid_search import (
 from application.search_service import Includable
 from domain.embedding import EmbedderSpec, Purpose
 from domain.models import (
+    INTEGRAL,
     MAX_EF,
     Chunk,
     FlatParams,
@@ -79,10 +81,12 @@ OPTIONAL_EMBEDDING = (
 )
 # Strict: JSON numbers only. Lax floats would take ``true``/``false`` as 1.0/0.0, a body the
 # schema (``number``) rejects.
+# Vectors are stored as float32: a larger number would become infinite.
+FLOAT32_MAX = 3.4028234663852886e38
 # At least one number, at most the longest dimension a library may have: within those, the
 # library's own dimension is the rule (a 422 that names it).
 Embedding = Annotated[
-    list[Annotated[float, Field(strict=True)]],
+    list[Annotated[float, Field(strict=True, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]],
     Field(min_length=1, json_schema_extra=bounded_by("max_dimension", "maxItems")),
 ]
 
@@ -93,11 +97,29 @@ def _absent(value: object) -> bool:
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Strict: a value of another JSON type is refused, as the schema says, not converted
+    # ("5" or 5.0 for an integer, "true" for a boolean). Enum fields take their strings.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def at_least_one_of(*names: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of a model that needs one of its optional ``names`` given and
+    not null: each branch repeats that field's own schema, without its null."""
+
+    def state(schema: dict[str, Any]) -> None:
+        branches = []
+        for name in names:
+            field = schema["properties"][name]
+            given = [s for s in field.get("anyOf", [field]) if s != {"type": "null"}]
+            (value,) = given
+            branches.append({"required": [name], "properties": {name: value}})
+        schema["anyOf"] = branches
+
+    return state
 
 
 # Requests
@@ -146,11 +168,13 @@ TEXT_INDEX = (
 
 
 class LibraryCreate(_In):
+    # A dimension, an embedder (which has its own) or both.
+    model_config = ConfigDict(json_schema_extra=at_least_one_of("dimension", "embedder"))
+
     id: Id | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    dimension: int | None = Field(
+    dimension: Annotated[int, Field(strict=True, ge=1), INTEGRAL] | None = Field(
         default=None,
-        ge=1,
         description="Length of every embedding in the library; with an embedder it may be "
         "left out (the embedder's own is used; another value is a 422).",
         json_schema_extra=bounded_by("max_dimension", "maximum"),
@@ -161,7 +185,7 @@ class LibraryCreate(_In):
         "MiniLM, an OpenAI-compatible endpoint or Cohere. api_key_env names an environment "
         "variable of the server that holds the key; the key itself is never sent or stored.",
     )
-    metric: Metric = Metric.COSINE
+    metric: Annotated[Metric, Field(strict=False)] = Metric.COSINE
     description: Annotated[str, StringConstraints(max_length=10_000)] = ""
     metadata: MetadataIn = Field(default_factory=dict)
     index: IndexIn | None = None
@@ -226,7 +250,7 @@ class EmbedIn(_In):
     texts: list[Text] = Field(
         min_length=1, json_schema_extra=bounded_by("max_embed_texts", "maxItems")
     )
-    purpose: Purpose = Field(
+    purpose: Annotated[Purpose, Field(strict=False)] = Field(
         default=Purpose.DOCUMENT,
         description="document: texts to store; query: search queries (asymmetric models, "
         "such as Cohere's, embed the two differently).",
@@ -234,8 +258,8 @@ class EmbedIn(_In):
 
 
 class SearchParamsIn(_In):
-    ef: int | None = Field(default=None, ge=1, le=MAX_EF)
-    nprobe: int | None = Field(default=None, ge=1, le=65_536)
+    ef: Annotated[int, Field(strict=True, ge=1, le=MAX_EF), INTEGRAL] | None = None
+    nprobe: Annotated[int, Field(strict=True, ge=1, le=65_536), INTEGRAL] | None = None
 
 
 class HybridIn(_In):
@@ -244,13 +268,12 @@ class HybridIn(_In):
         description="rrf: sum of 1/(rrf_k + rank) over the sides; weighted: alpha x the "
         "vector side + (1 - alpha) x the keyword side, each min-max normalised.",
     )
-    rrf_k: int = Field(default=DEFAULT_RRF_K, ge=0, le=1_000_000)
+    rrf_k: Annotated[int, Field(strict=True, ge=0, le=1_000_000), INTEGRAL] = DEFAULT_RRF_K
     alpha: float = Field(
         default=DEFAULT_ALPHA, ge=0.0, le=1.0, description="Weight of the vector side."
     )
-    candidates: int | None = Field(
+    candidates: Annotated[int, Field(strict=True, ge=1), INTEGRAL] | None = Field(
         default=None,
-        ge=1,
         description=f"How deep each side is searched (at least k); default "
         f"max({MIN_CANDIDATES}, k).",
         json_schema_extra=bounded_by("max_candidates", "maximum"),
@@ -261,6 +284,8 @@ class HybridIn(_In):
 
 
 class SearchIn(_In):
+    model_config = ConfigDict(json_schema_extra=at_least_one_of("vector", "query"))
+
     vector: Embedding | None = Field(
         default=None, description="The query vector; a vector, a query or both."
     )
@@ -276,7 +301,9 @@ class SearchIn(_In):
         "alone on a library with an embedder; keyword with a query alone otherwise.",
     )
     hybrid: HybridIn = Field(default_factory=HybridIn)
-    k: int = Field(default=10, ge=1, json_schema_extra=bounded_by("max_k", "maximum"))
+    k: Annotated[int, Field(strict=True, ge=1), INTEGRAL] = Field(
+        default=10, json_schema_extra=bounded_by("max_k", "maximum")
+    )
     filter: FilterJson | None = None
     include: list[Includable] = Field(default_factory=lambda: list[Includable](["metadata"]))
     params: SearchParamsIn = Field(default_factory=SearchParamsIn)
@@ -296,9 +323,8 @@ class SearchIn(_In):
         "answer has groups instead of results. A chunk with no value for the key is left "
         "out; a list value puts the chunk in the group of each item.",
     )
-    group_size: int = Field(
+    group_size: Annotated[int, Field(strict=True, ge=1), INTEGRAL] = Field(
         default=1,
-        ge=1,
         description="Hits per group, best first (k x group_size at most the maximum).",
         json_schema_extra=bounded_by("max_group_candidates", "maximum"),
     )

@@ -116,7 +116,7 @@ def test_a_websocket_upgrade_is_served_as_plain_http(server: ServerProcess) -> N
         b"Upgrade: websocket\r\n\r\n"
     )
     status, headers, body = raw_exchange(server, upgrade)
-    assert b"\"status\":404" in body
+    assert b'"status":404' in body
     assert status == 404
     assert headers["content-type"] == PROBLEM_JSON
 

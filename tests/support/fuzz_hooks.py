@@ -1,0 +1,43 @@
+"""Schemathesis hooks for ``benchmarks/fuzz.py`` (``SCHEMATHESIS_HOOKS=tests.support.fuzz_hooks``).
+
+Every check runs. Two failures are dropped: a schema-valid request refused by a rule no
+schema can state (``tests.support.fuzzing.DYNAMIC_RULES``), and the documented 502/504 of a
+remote embedder that failed (a made-up URL). The engine counts what it dropped, and each
+drop is logged, one reason per line, to the file ``STACKSDB_FUZZ_DYNAMIC_LOG`` names.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+from schemathesis.core.failures import ServerError
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from tests.support.fuzzing import dynamic_rule_of, is_upstream_failure
+
+DYNAMIC_LOG = "STACKSDB_FUZZ_DYNAMIC_LOG"
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    reason = _dropped_because(failure, response)
+    if reason is None:
+        return True
+    log = os.environ.get(DYNAMIC_LOG)
+    if log:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(reason + "\n")
+    return False
+
+
+def _dropped_because(failure: Any, response: Any) -> str | None:
+    content_type = (response.headers.get("content-type") or [""])[0]
+    answer = (response.status_code, content_type, response.content)
+    if isinstance(failure, RejectedPositiveData):
+        rule = dynamic_rule_of(*answer)
+        return None if rule is None else rule.name
+    if isinstance(failure, ServerError) and is_upstream_failure(*answer):
+        return f"remote embedder failed ({response.status_code})"
+    return None
