@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-batch bench-chroma bench-embed bench-hybrid bench-replication soak clean etcd wrk wordnet
+.PHONY: run test lint typecheck unit bench bench-filtered bench-ann bench-concurrency bench-batch bench-chroma bench-embed bench-hybrid bench-replication soak fuzz clean etcd wrk wordnet
 
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ bench-hybrid: wordnet $(STAMP)
 
 bench-replication: etcd $(STAMP)
 	$(BIN)/python benchmarks/replication.py
+
+# The independent schemathesis run against a real server: every check, every phase (stateful
+# too), MINUTES long (default 5); rules no schema can state are counted, not failed.
+fuzz: $(STAMP)
+	$(BIN)/python benchmarks/fuzz.py --minutes $(or $(MINUTES),5)
 
 # The crash loop, long form: SIGKILL the server KILLS times while a client writes.
 soak: $(STAMP)
