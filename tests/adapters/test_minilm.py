@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from adapters.embedders.minilm import (
     DIMENSION,
     MAX_ATTENTION_SCORES,
+    MiniLm,
     MiniLmEmbedder,
     load_minilm,
     plan_batches,
@@ -158,6 +159,39 @@ def test_threads_embedding_at_once_get_the_vectors_of_one_at_a_time(
 
     for part in range(4):
         assert_same_rows(results[part], serial[part::4])
+
+
+def test_many_callers_never_run_more_batches_at_once_than_the_embedder_has_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    encode = MiniLm.embed_tokens
+
+    def counted(model: MiniLm, token_ids: list[list[int]]) -> np.ndarray:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return encode(model, token_ids)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(MiniLm, "embed_tokens", counted)
+    embedder = MiniLmEmbedder(workers=2)
+    callers = [
+        threading.Thread(target=embedder.embed, args=(TEXTS * 4, Purpose.DOCUMENT))
+        for _ in range(4)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    embedder.close()
+
+    assert most == 2
 
 
 def test_the_model_loads_once_per_process_whichever_thread_asks() -> None:
