@@ -88,3 +88,17 @@ def test_async_client_sets_and_changes_text_index(server: ServerProcess) -> None
                 await library.delete()
 
     asyncio.run(run())
+
+
+def test_a_bare_type_name_is_that_type_with_its_default_params(db: StacksDB) -> None:
+    # As ``index="hnsw"`` is: the SDK used to call dict("none") and raise a ValueError.
+    library = db.create_library("named", DIM, text_index="none")
+    try:
+        assert library.text_index["type"] == "none"
+        assert library.update(text_index="bm25").text_index == {
+            "type": "bm25",
+            "params": {"k1": 1.2, "b": 0.75, "language": "english"},  # API.md's defaults
+        }
+        assert db.update_library(library.id, text_index="none").text_index["type"] == "none"
+    finally:
+        library.delete()

@@ -86,9 +86,8 @@ def create_library(
     description: str | None,
     metadata: Mapping[str, Any] | None,
     id: str | None,
-    text_index: Mapping[str, Any] | None = None,
+    text_index: Mapping[str, Any] | str | None = None,
 ) -> Call[LibraryInfo]:
-    index_json = {"type": index} if isinstance(index, str) else index
     body = _without_none(
         id=id,
         name=name,
@@ -97,8 +96,8 @@ def create_library(
         metric=metric,
         description=description,
         metadata=dict(metadata) if metadata is not None else None,
-        index=dict(index_json) if index_json is not None else None,
-        text_index=dict(text_index) if text_index is not None else None,
+        index=_typed(index),
+        text_index=_typed(text_index),
     )
     return Call("POST", LIBRARIES, _model(LibraryInfo), json=body, idempotent=id is not None)
 
@@ -118,19 +117,27 @@ def update_library(
     name: str | None,
     description: str | None,
     metadata: Mapping[str, Any] | None,
-    text_index: Mapping[str, Any] | None = None,
+    text_index: Mapping[str, Any] | str | None = None,
 ) -> Call[LibraryInfo]:
     body = _without_none(
         name=name,
         description=description,
         metadata=dict(metadata) if metadata is not None else None,
-        text_index=dict(text_index) if text_index is not None else None,
+        text_index=_typed(text_index),
     )
     return Call("PATCH", _lib(library_id), _model(LibraryInfo), json=body)
 
 
 def delete_library(library_id: str) -> Call[None]:
     return Call("DELETE", _lib(library_id), parse_none, idempotent=True)
+
+
+def _typed(spec: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """An ``index`` or ``text_index`` as the API takes it: a bare type name (``"hnsw"``,
+    ``"none"``) stands for ``{"type": name}`` with the server's default params."""
+    if spec is None:
+        return None
+    return {"type": spec} if isinstance(spec, str) else dict(spec)
 
 
 # Documents

@@ -130,14 +130,15 @@ class ClientOps(ABC, Generic[L, TransportT]):
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         id: str | None = None,
-        text_index: Mapping[str, Any] | None = None,
+        text_index: Mapping[str, Any] | str | None = None,
     ) -> Plan[L]:
         """Create a library; ``index`` is ``"ivf"`` or ``{"type": "hnsw", "params": {...}}``.
         ``embedder`` (``{"provider": "minilm"}``, ``{"provider": "openai", "url": ...,
         "model": ..., "api_key_env": ...}`` or ``{"provider": "cohere", ...}``) lets the
         server embed texts; ``dimension`` may then be left out. ``text_index`` is the keyword
         index: ``{"type": "bm25", "params": {"k1": 1.2, "b": 0.75, "language": "english"}}``
-        (the default; language ``"none"`` only lowercases) or ``{"type": "none"}``. With
+        (the default; language ``"none"`` only lowercases) or ``{"type": "none"}``; a bare
+        type name (``"none"``, ``"bm25"``) means that type with its default params. With
         ``id`` the create is idempotent (retried safely; 409 if the id is taken)."""
         call = _calls.create_library(
             name=name,
@@ -180,7 +181,7 @@ class ClientOps(ABC, Generic[L, TransportT]):
         name: str | None = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        text_index: Mapping[str, Any] | None = None,
+        text_index: Mapping[str, Any] | str | None = None,
     ) -> Plan[L]:
         """Change a library's fields; a new ``text_index`` is rebuilt in the background (the
         previous one answers keyword searches meanwhile; ``{"type": "none"}`` drops it)."""
@@ -271,7 +272,7 @@ class LibraryOps(ABC, Generic[C, H]):
         name: str | None = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        text_index: Mapping[str, Any] | None = None,
+        text_index: Mapping[str, Any] | str | None = None,
     ) -> Plan[H]:
         """Change this library's fields (see ``update_library``)."""
         call = _calls.update_library(
