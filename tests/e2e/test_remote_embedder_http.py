@@ -251,3 +251,29 @@ def test_a_library_is_not_created_when_its_embedder_cannot_answer(
     assert "STACKSDB_E2E_UNSET_KEY" in missing.json()["detail"]
     after = client.get("/v1/libraries", params={"limit": 1000}).json()["items"]
     assert len(after) == len(before)
+
+
+@pytest.mark.parametrize(("replies", "status", "title"), FAILURES)
+def test_a_query_the_provider_cannot_embed_is_a_documented_problem(
+    client: Recorder,
+    provider: FakeEmbeddingServer,
+    replies: list[Reply],
+    status: int,
+    title: str,
+) -> None:
+    # The search routes used to leave 502 and 504 out of the OpenAPI document, so a client
+    # (or schemathesis) saw an undocumented status when the query could not be embedded.
+    library_id = new_library(client, openai_spec(provider))["id"]
+    base = f"/v1/libraries/{library_id}"
+    operations = client.get("/openapi.json").json()["paths"]
+    for path, body in [
+        ("/search", {"query": "lost"}),
+        ("/search/batch", {"searches": [{"query": "lost", "mode": "vector"}]}),
+    ]:
+        provider.fail_next(*replies)
+        answer = client.post(f"{base}{path}", json=body)
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["title"] == title
+        documented = operations[f"/v1/libraries/{{library_id}}{path}"]["post"]["responses"]
+        assert "application/problem+json" in documented[str(status)]["content"]

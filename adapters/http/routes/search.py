@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from adapters.http.deps import Indexes, Searches
 from adapters.http.json_response import json_response
 from adapters.http.json_route import FastJsonRoute
-from adapters.http.problems import COMMON_PROBLEMS, problem_responses
+from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.schemas import (
     IndexIn,
     IndexStatusOut,
@@ -27,7 +27,11 @@ router = APIRouter(
 )
 
 
-@router.post("/search", response_model=SearchOut)
+# A query on a library with an embedder is embedded first: a remote one may fail (502, 504).
+EMBEDS_QUERY = problem_responses(*EMBEDDER_PROBLEMS)
+
+
+@router.post("/search", response_model=SearchOut, responses=EMBEDS_QUERY)
 @inject
 async def search(library_id: str, body: SearchIn, searches: Searches, request: Request) -> Response:
     # A search runs in a worker thread through its own limiter (STACKSDB_SEARCH_THREADS,
@@ -43,7 +47,7 @@ async def search(library_id: str, body: SearchIn, searches: Searches, request: R
     return json_response(SearchOut.content(outcome), SearchOut)
 
 
-@router.post("/search/batch", response_model=SearchBatchOut)
+@router.post("/search/batch", response_model=SearchBatchOut, responses=EMBEDS_QUERY)
 @inject
 async def search_batch(
     library_id: str, body: SearchBatchIn, searches: Searches, request: Request
