@@ -9,8 +9,6 @@ import numpy as np
 from domain.errors import DimensionMismatch, InvalidVector
 from domain.models import Matrix, Metric, Vector
 
-_TINY = np.float32(1e-12)
-
 
 def as_vector(
     values: Sequence[float] | Vector, dimension: int, *, location: str = "embedding"
@@ -60,9 +58,13 @@ def normalized(matrix: Matrix) -> Matrix:
     """Rows scaled to unit length; a zero row stays zero (it matches nothing under cosine).
 
     Norms are taken in float64: the float32 sum of squares overflows for |x| past ~1.8e19,
-    which would store such a vector as zeros."""
+    which would store such a vector as zeros, and underflows below ~1e-19. Every nonzero row
+    is divided by its own norm, however small, as cosine does not depend on scale: a floor
+    on the norm (1e-12) would score [1e-18, 0] against [1, 1] as 7e-7 instead of 0.707."""
     norms = np.sqrt(np.einsum("...i,...i->...", matrix, matrix, dtype=np.float64))[..., None]
-    return np.ascontiguousarray(matrix / np.maximum(norms, _TINY), dtype=np.float32)
+    unit = np.zeros(matrix.shape, dtype=np.float32)
+    np.divide(matrix, norms, out=unit, where=norms > 0)
+    return unit
 
 
 def prepare(matrix: Matrix, metric: Metric) -> Matrix:
