@@ -5,6 +5,7 @@ compaction), and bm25s's Lucene method on the real WordNet glosses."""
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -88,6 +89,46 @@ def test_plain_analyser_keeps_every_lowercased_word_on_unicode_boundaries() -> N
         "straße",
         "5",
     ]
+
+
+def test_a_word_keeps_its_combining_marks() -> None:
+    # Vowel signs, viramas and points are marks, not letters: ``\w`` alone cut these words
+    # into lone letters (Hindi "हिन्दी" into ह, न, द), so any word sharing one matched.
+    assert analyzer("none")("हिन्दी भाषा, தமிழ் and עִברִית") == [
+        "हिन्दी",
+        "भाषा",
+        "தமிழ்",
+        "and",
+        "עִברִית",
+    ]
+
+
+TEXT_WITH_MARKS = st.text(
+    st.characters(categories=["Lu", "Ll", "Lo", "Mn", "Mc", "Nd", "Zs", "Po"], codec="utf-8"),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXT_WITH_MARKS, language=st.sampled_from(["english", "none"]))
+def test_composed_and_decomposed_forms_of_a_text_give_the_same_terms(
+    text: str, language: Language
+) -> None:
+    analyse = analyzer(language)
+    assert analyse(unicodedata.normalize("NFD", text)) == analyse(
+        unicodedata.normalize("NFC", text)
+    )
+
+
+def test_a_decomposed_text_is_found_by_its_composed_query_and_scores_the_same() -> None:
+    composed = "Le café naïf de Zoë"
+    index = Bm25Index(Bm25Params(language="none"))
+    index.add(np.array([1, 2]), [composed, unicodedata.normalize("NFD", composed)])
+
+    hits = index.search("naïf", 10)
+
+    assert hits.labels.tolist() == [1, 2]
+    assert hits.scores[0] == hits.scores[1] > 0
 
 
 # -- scoring against the formula ---------------------------------------------------------------
