@@ -6,12 +6,15 @@ text, so a text embedded in another batch agrees to float32 rounding, not bit fo
 from __future__ import annotations
 
 import asyncio
+import inspect
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from stacksdb_client import AsyncStacksDB, StacksDB, ValidationError
+from stacksdb_client._surface.chunks import TEXT_BATCH_SIZE
 
 from tests.sdk.conftest import DIM, vec
 from tests.support.server import ServerProcess
@@ -19,6 +22,7 @@ from tests.support.server import ServerProcess
 pytestmark = pytest.mark.e2e
 
 MINILM = {"provider": "minilm"}
+DEFAULT_TIMEOUT = inspect.signature(StacksDB).parameters["timeout"].default
 TEXTS = [
     "a violin is a bowed string instrument",
     "the tide comes in twice a day",
@@ -80,6 +84,25 @@ def test_add_texts_checks_its_arguments_line_up(db: StacksDB) -> None:
         with pytest.raises(TypeError):
             lib.add_texts("one string", document_id="d")
         assert lib.refresh().chunk_count == 0
+    finally:
+        lib.delete()
+
+
+def test_add_texts_sends_batches_the_default_timeout_outlasts(db: StacksDB) -> None:
+    # add_texts once sent add_chunks' 500 a request: 500 texts at MiniLM's 256 tokens took
+    # ~40 s on 2 cores, the client raised its 30 s timeout, and the server wrote them after.
+    longest = " ".join(f"word{i}" for i in range(300))  # past the model's 256 tokens
+    lib = db.create_library("batches", embedder=MINILM)
+    try:
+        started = time.monotonic()
+        lib.embed([longest] * TEXT_BATCH_SIZE)
+        assert time.monotonic() - started < DEFAULT_TIMEOUT
+
+        written: list[int] = []
+        texts = [f"text number {i}" for i in range(2 * TEXT_BATCH_SIZE + 1)]
+        lib.add_texts(texts, document_id="d", on_progress=lambda done, _: written.append(done))
+        assert written == [TEXT_BATCH_SIZE, 2 * TEXT_BATCH_SIZE, len(texts)]
+        assert lib.refresh().chunk_count == len(texts)
     finally:
         lib.delete()
 

@@ -13,6 +13,11 @@ from stacksdb_client._surface.handle import C, Handle
 from stacksdb_client.filters import FilterLike
 from stacksdb_client.models import Chunk, Page
 
+# The server embeds a batch of texts before it answers: the bundled MiniLM takes about 80 ms
+# a text at its 256-token limit on 2 cores, so 500 such texts (add_chunks' batch) ran past
+# the default 30 s timeout and were written after the client had raised. 64 take about 5 s.
+TEXT_BATCH_SIZE = 64
+
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (chunks written so far, total or None if unknown)."""
 
@@ -65,14 +70,15 @@ class ChunkOps(Handle[C]):
         document_id: str | Sequence[str],
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
         ids: Sequence[str] | None = None,
-        batch_size: int = 500,
+        batch_size: int = TEXT_BATCH_SIZE,
         upsert: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> Plan[list[Chunk]]:
         """Write ``texts`` as chunks without embeddings, which the library's embedder makes
         on the server (the library needs one). ``document_id`` is one id for every text or
         one per text; ``metadatas`` and ``ids`` (optional) go by position. Batches as
-        ``add_chunks`` does, each all or nothing."""
+        ``add_chunks`` does, each all or nothing, of 64 texts by default: the server embeds
+        each before it answers."""
         chunks = _calls.text_chunks(texts, document_id, metadatas, ids)
         return self._add_batches(chunks, None, batch_size, upsert, on_progress)
 
