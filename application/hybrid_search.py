@@ -81,7 +81,8 @@ def plan(
         limits.check_query(query)
     if not has_vector and query is None:
         raise InvalidInput("a search needs a vector, a query or both", location="vector")
-    chosen = mode or _default_mode(has_vector, query is not None, has_embedder)
+    keyword_index = library.text_index.type is not TextIndexType.NONE
+    chosen = mode or _default_mode(has_vector, query is not None, has_embedder, keyword_index)
     if chosen != "vector":
         _check_keyword_side(library, chosen, query)
     if chosen != "keyword" and not has_vector and not has_embedder:
@@ -105,8 +106,13 @@ def plan(
     return Plan(chosen, embeds_query, depth)
 
 
-def _default_mode(has_vector: bool, has_query: bool, has_embedder: bool) -> Mode:
-    if not has_query:
+def _default_mode(
+    has_vector: bool, has_query: bool, has_embedder: bool, keyword_index: bool
+) -> Mode:
+    """The contract's defaults; a library without a keyword index (``text_index: none``)
+    searches its vectors, the given one or the query embedded, rather than refusing a
+    hybrid search the client never asked for."""
+    if not has_query or not keyword_index:
         return "vector"
     if has_vector or has_embedder:
         return "hybrid"

@@ -339,6 +339,23 @@ def test_the_default_mode_follows_the_contract(
     assert got.mode == expected
 
 
+@pytest.mark.parametrize(
+    ("has_vector", "has_embedder"), [(True, False), (False, True), (True, True)]
+)
+def test_without_a_keyword_index_a_query_searches_the_vectors(
+    services: Services, embedder: QueryEmbedder, has_vector: bool, has_embedder: bool
+) -> None:
+    options = {"embedder": MiniLmSpec()} if has_embedder else {}
+    library_id = make_library(
+        services, text_index=TextIndexSpec(type=TextIndexType.NONE), **options
+    )
+    vector = seeded("v") if has_vector else None
+    got = search(services, library_id, vector=vector, text=QUERY, k=5)
+    truth = vector_truth(vector if vector is not None else seeded(QUERY))[:5]
+    assert got.mode == "vector"
+    assert [h.chunk_id for h in got.hits] == [c for c, _ in truth]
+
+
 # Refusals
 
 
