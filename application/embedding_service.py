@@ -58,8 +58,9 @@ class EmbeddingService:
         spec = library.embedder
         if spec is None:
             raise NoEmbedder(
-                f"{locations[0] if locations else 'text'} needs an embedder, and library "
-                f"{library.id!r} has none: send embeddings, or create the library with one",
+                f"{locations[0] if locations else 'text'} needs an embedder to be turned "
+                f"into a vector, and library {library.id!r} has none (a library created with "
+                "an embedder embeds texts on the server)",
                 location=locations[0] if locations else "embedder",
             )
         for text, where in zip(texts, locations, strict=True):

@@ -51,18 +51,32 @@ class OpenAiSpec(_Spec):
     """Any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama, vLLM, TEI)."""
 
     provider: Literal["openai"] = "openai"
-    url: Url
-    model: ModelName
-    api_key_env: EnvName | None = None
+    url: Url = Field(
+        description="The API's base (https://api.openai.com/v1, http://ollama:11434/v1) or "
+        "the full embeddings endpoint (.../v1/embeddings)."
+    )
+    model: ModelName = Field(
+        description="The model the endpoint serves, e.g. text-embedding-3-small."
+    )
+    api_key_env: EnvName | None = Field(
+        default=None,
+        description="The name of an environment variable of the server that holds the key.",
+    )
 
 
 class CohereSpec(_Spec):
     """Cohere's embed API; ``url`` defaults to Cohere's own."""
 
     provider: Literal["cohere"] = "cohere"
-    model: ModelName
-    url: Url | None = None
-    api_key_env: EnvName | None = None
+    model: ModelName = Field(description="A Cohere embed model, e.g. embed-english-v3.0.")
+    url: Url | None = Field(
+        default=None,
+        description="The API's base or its /v2/embed endpoint; Cohere's own by default.",
+    )
+    api_key_env: EnvName | None = Field(
+        default=None,
+        description="The name of an environment variable of the server that holds the key.",
+    )
 
 
 EmbedderSpec = Annotated[MiniLmSpec | OpenAiSpec | CohereSpec, Field(discriminator="provider")]
