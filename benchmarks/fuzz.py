@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             command = schemathesis_command(server.url, args, scratch / "report")
             print(" ".join(command), flush=True)
             started = time.monotonic()
-            run = subprocess.run(command, env=env, capture_output=True, text=True)
+            # In the scratch folder: schemathesis keeps a cache in its working directory.
+            run = subprocess.run(command, env=env, cwd=scratch, capture_output=True, text=True)
             elapsed = time.monotonic() - started
             if run.returncode:
                 print("server log (tail):", server.log(), sep="\n")

@@ -180,9 +180,9 @@ class RemoteEmbedder:
             last = attempt == policy.retries
             try:
                 response = self._client.post(self._url, json=body, headers=self._headers())
-            except httpx.InvalidURL as exc:
-                # The spec's pattern admits it, httpx does not (an IDNA host, a port past
-                # 65535): as unreachable as a host that does not answer.
+            except (httpx.InvalidURL, UnicodeError) as exc:
+                # The spec's pattern admits it, httpx or the resolver does not (an IDNA host,
+                # an empty label, a port past 65535): as unreachable as a host that is silent.
                 raise self._failed(f"has a URL that cannot be used ({exc})") from None
             except httpx.TimeoutException:
                 if last:

@@ -8,6 +8,7 @@ evaluator ever meets an operand of the wrong kind for its operator or field.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -154,7 +155,9 @@ def _typed(raw: object, at: str, *, textual: bool) -> Operand:
         return Boolean(raw)
     if isinstance(raw, int | float):
         number = as_number(raw)
-        if not math.isfinite(number):
+        # An integer just past the largest double rounds down to it: refused as well, so
+        # that what is accepted is what a schema can state (|value| <= the largest double).
+        if not math.isfinite(number) or abs(raw) > sys.float_info.max:
             raise _fail(at, f"{raw!r} is not a finite number")
         return Number(number)
     if isinstance(raw, datetime):

@@ -14,6 +14,7 @@ generator of date-times (schemathesis uses Python dates) produces them.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import jsonschema_rs
@@ -67,7 +68,7 @@ STRINGS = (
 )
 NUMBERS = (
     st.integers(-(2**64), 2**64)
-    | st.sampled_from([2**1024, -(2**1100), 10**308])
+    | st.sampled_from([2**1024, -(2**1100), 10**308, -int(sys.float_info.max) - 1])
     | st.floats(allow_nan=False, allow_infinity=False)
 )
 SCALARS = st.booleans() | NUMBERS | STRINGS

@@ -46,10 +46,23 @@ DYNAMIC_RULES = (
     # Whether the library has an embedder: without one, a chunk needs its embedding and a
     # vector search needs its vector; with one, a text to embed must not be empty.
     DynamicRule("the library has no embedder", "no-embedder"),
+    DynamicRule("the library has no embedder", "invalid-input", r"has no embedder"),
     DynamicRule("an empty text to embed", "invalid-input", r"nothing to embed"),
     # Relations between two fields, which JSON Schema cannot compare.
     DynamicRule("hybrid.candidates at least k", "invalid-input", r"must be at least k"),
     DynamicRule("k x group_size at most the maximum", "limit-exceeded", r"k x group_size"),
+    # Chunk ids are unique within one request: a rule across the items of a list.
+    DynamicRule("chunk ids unique in one request", "invalid-input", r"appears twice in one"),
+    # A filter in a query string is at most 16,384 characters of JSON text: a bound on the
+    # text, which the schema of its JSON content cannot carry.
+    DynamicRule(
+        "a filter query of at most 16,384 characters",
+        "validation-failed",
+        r"query\.filter: String should have at most",
+    ),
+    # What a search mode needs (hybrid and keyword: a query; hybrid: a vector too, or an
+    # embedder): stated in the field descriptions, not as if/then, which generators mishandle.
+    DynamicRule("the inputs a search mode needs", "invalid-input", r"mode needs a"),
 )
 
 # A remote embedder the request named that failed (502) or timed out (504): the documented
