@@ -75,6 +75,8 @@ def _listing_filter(
         parsed: object = json.loads(filter)
     except ValueError as exc:
         raise InvalidFilter(f"filter is not valid JSON: {exc}", location="filter") from None
+    if parsed is None:  # ?filter=null is not "no filter": leave the parameter out for that
+        raise InvalidFilter("filter: a filter must be an object, got null", location="filter")
     return parsed
 
 

@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from domain.errors import InvalidFilter
@@ -34,6 +35,9 @@ from domain.filters.tree import (
 )
 
 DEFAULT_MAX_DEPTH = 10
+# The largest double as JSON (and the OpenAPI schema) writes it, 1.7976931348623157e308: as
+# a decimal it is a hair below the double itself.
+_LARGEST = int(Decimal(repr(sys.float_info.max)))
 
 
 def parse_filter(
@@ -156,8 +160,8 @@ def _typed(raw: object, at: str, *, textual: bool) -> Operand:
     if isinstance(raw, int | float):
         number = as_number(raw)
         # An integer just past the largest double rounds down to it: refused as well, so
-        # that what is accepted is what a schema can state (|value| <= the largest double).
-        if not math.isfinite(number) or abs(raw) > sys.float_info.max:
+        # that what is accepted is what a schema states (|value| <= _LARGEST, as JSON has it).
+        if not math.isfinite(number) or abs(raw) > _LARGEST:
             raise _fail(at, f"{raw!r} is not a finite number")
         return Number(number)
     if isinstance(raw, datetime):

@@ -15,6 +15,7 @@ generator of date-times (schemathesis uses Python dates) produces them.
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from typing import Any
 
 import jsonschema_rs
@@ -26,6 +27,8 @@ from domain.errors import InvalidFilter
 from domain.filters.parsing import parse_filter
 from domain.filters.tree import Op
 
+# The largest double as the schema writes it (decimal), a hair below the double itself.
+JSON_LARGEST = int(Decimal(repr(sys.float_info.max)))
 VALIDATOR = jsonschema_rs.Draft202012Validator(Filter.model_json_schema(), validate_formats=True)
 UNBOUNDED_DEPTH = 10_000
 
@@ -68,7 +71,7 @@ STRINGS = (
 )
 NUMBERS = (
     st.integers(-(2**64), 2**64)
-    | st.sampled_from([2**1024, -(2**1100), 10**308, -int(sys.float_info.max) - 1])
+    | st.sampled_from([2**1024, -(2**1100), 10**308, -JSON_LARGEST - 1, JSON_LARGEST + 1])
     | st.floats(allow_nan=False, allow_infinity=False)
 )
 SCALARS = st.booleans() | NUMBERS | STRINGS

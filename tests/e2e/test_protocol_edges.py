@@ -167,3 +167,10 @@ def test_the_schema_states_filters_index_params_and_bounds(client: httpx.Client)
     assert embedding["maxItems"] == 4096  # the default max_dimension
     metadata = schemas["ChunkUpdate"]["properties"]["metadata"]["anyOf"][0]
     assert metadata["propertyNames"]["pattern"] == "^[^.]+$"
+
+
+def test_a_null_filter_in_a_query_is_refused_not_read_as_no_filter(client: httpx.Client) -> None:
+    assert client.post("/v1/libraries", json={"id": "null-filter", "name": "n", "dimension": 1})
+    answer = client.get("/v1/libraries/null-filter/chunks", params={"filter": "null"})
+    assert answer.status_code == 422
+    assert answer.json()["title"] == "Invalid filter"
