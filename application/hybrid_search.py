@@ -86,6 +86,12 @@ def plan(
     if chosen != "vector":
         _check_keyword_side(library, chosen, query)
     if chosen != "keyword" and not has_vector and not has_embedder:
+        if mode is None and not keyword_index:
+            raise InvalidInput(
+                "a query alone needs a keyword index or an embedder: this library's "
+                "text_index is 'none' and it has no embedder",
+                location="query",
+            )
         raise InvalidInput(
             f"{chosen} mode needs a vector: this library has no embedder to embed the query",
             location="vector",
