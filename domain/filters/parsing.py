@@ -161,7 +161,7 @@ def _typed(raw: object, at: str, *, textual: bool) -> Operand:
         number = as_number(raw)
         # An integer just past the largest double rounds down to it: refused as well, so
         # that what is accepted is what a schema states (|value| <= _LARGEST, as JSON has it).
-        if not math.isfinite(number) or abs(raw) > _LARGEST:
+        if not math.isfinite(number) or (isinstance(raw, int) and abs(raw) > _LARGEST):
             raise _fail(at, f"{raw!r} is not a finite number")
         return Number(number)
     if isinstance(raw, datetime):

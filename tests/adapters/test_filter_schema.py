@@ -72,6 +72,7 @@ STRINGS = (
 NUMBERS = (
     st.integers(-(2**64), 2**64)
     | st.sampled_from([2**1024, -(2**1100), 10**308, -JSON_LARGEST - 1, JSON_LARGEST + 1])
+    | st.sampled_from([sys.float_info.max, -sys.float_info.max])
     | st.floats(allow_nan=False, allow_infinity=False)
 )
 SCALARS = st.booleans() | NUMBERS | STRINGS

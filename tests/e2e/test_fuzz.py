@@ -54,8 +54,8 @@ PROBLEM_JSON = "application/problem+json"
 FUZZ_LIBRARY = {"id": "fuzz-lib", "name": "fuzz", "dimension": 1, "metric": "l2"}
 FUZZ_CHUNK = {"document_id": "fuzz-doc", "text": "t", "embedding": [0.5]}
 TARGETS = {"library_id": "fuzz-lib", "document_id": "fuzz-doc", "chunk_id": "fuzz-chunk"}
-# Per operation and mode; the long run is benchmarks/fuzz.py. Embedding texts with the bundled
-# model dominates the time (about 2 min at 30 on 2 cores, now that libraries take embedders).
+# Per operation and mode: about 2.5 min on 2 shared cores (4.5 min at 30); the long run, with
+# the stateful phase, is benchmarks/fuzz.py.
 EXAMPLES_PER_OPERATION = 12
 # A made-up remote embedder URL is tried once, briefly (its failure is a documented 502/504).
 SERVER_ENV = {"STACKSDB_EMBEDDER_TIMEOUT": "2", "STACKSDB_EMBEDDER_RETRIES": "0"}
