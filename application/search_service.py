@@ -143,6 +143,7 @@ class SearchService:
     def _checked(self, live: LiveLibrary, query: SearchQuery) -> _Checked:
         limits = self._limits
         limits.check_k(query.k)
+        limits.check_group_size(query.group_size)
         unknown = query.include - INCLUDABLE
         if unknown:
             raise InvalidInput(

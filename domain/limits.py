@@ -98,9 +98,18 @@ class Limits(BaseModel):
                 location="searches",
             )
 
+    def check_group_size(self, group_size: int) -> None:
+        """The bound the schema states for ``group_size``, held with or without ``group_by``
+        (a body the schema refuses is refused whichever path it takes)."""
+        if not 1 <= group_size <= self.max_group_candidates:
+            raise LimitExceeded(
+                f"group_size must be between 1 and {self.max_group_candidates}, got {group_size}",
+                location="group_size",
+            )
+
     def check_group(self, k: int, group_size: int) -> None:
         """``k`` groups of ``group_size`` hits fit in the chunks a grouped search may rank."""
-        if group_size < 1 or k * group_size > self.max_group_candidates:
+        if k * group_size > self.max_group_candidates:
             raise LimitExceeded(
                 f"k x group_size must be at most {self.max_group_candidates}, "
                 f"got {k} x {group_size}",

@@ -290,3 +290,39 @@ def test_a_query_alone_on_a_library_with_an_embedder_searches_both_sides(
     vector_mode = client.post(f"{url}/search", json={"query": QUERY, "k": 3, "mode": "vector"})
     assert vector_mode.status_code == 200, vector_mode.text
     assert [h["chunk_id"] for h in vector_mode.json()["results"]] == vector_order[:3]
+
+
+def _schema_bound(client: httpx.Client, model: str, field: str) -> int:
+    """The maximum the server's own OpenAPI document states for ``model.field``."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    bound: int = schemas[model]["properties"][field]["maximum"]
+    return bound
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["ungrouped", "grouped"])
+@pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
+def test_group_size_holds_the_schemas_bound_in_every_mode_alone_and_in_a_batch(
+    library: TextLibrary, mode: str, grouped: bool
+) -> None:
+    """A group_size past the maximum the schema states is a 422 naming it, whether or not
+    the search groups and whichever mode runs; the maximum itself is accepted."""
+    largest = _schema_bound(library.client, "SearchIn", "group_size")
+    body: dict[str, Any] = {"mode": mode, "k": 1}
+    if mode != "keyword":
+        body["vector"] = np.random.default_rng(6).standard_normal(DIM).tolist()
+    if mode != "vector":
+        body["query"] = QUERY
+    if grouped:
+        body["group_by"] = "document_id"
+    batch_url = library.url("/search/batch")
+    for size, status in ((largest, 200), (largest + 1, 422)):
+        alone = library.search(**body, group_size=size)
+        assert alone.status_code == status, alone.text
+        in_batch = library.client.post(
+            batch_url, json={"searches": [body, {**body, "group_size": size}]}
+        )
+        assert in_batch.status_code == status, in_batch.text
+        if status == 422:
+            for answer, where in ((alone, "group_size"), (in_batch, "searches[1].group_size")):
+                assert answer.headers["content-type"].startswith("application/problem+json")
+                assert where in answer.text
