@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from adapters.http.allowed_methods import install_allowed_methods
 from adapters.http.cluster_edge import ClusterEdge
-from adapters.http.filter_schema import document_filter_queries
 from adapters.http.limits import document_limits
 from adapters.http.metrics import (
     KeywordIndexMemoryCollector,
@@ -23,6 +22,7 @@ from adapters.http.middleware import ApiKeyAuth, BodySizeLimit
 from adapters.http.problems import install_problem_handlers
 from adapters.http.replication_metrics import ReplicationCollector
 from adapters.http.routes import chunks, cluster, documents, embeddings, libraries, ops, search
+from adapters.http.schemas.filters import document_filter_queries
 from bootstrap.container import Container, wire_routes
 from bootstrap.settings import Settings
 

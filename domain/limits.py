@@ -4,7 +4,7 @@ the one place that holds their defaults and their checks.
 Each field is also a setting: ``bootstrap.settings.Settings`` takes these fields as they
 are (``max_k`` is ``--max-k`` / ``STACKSDB_MAX_K``) and turns them back into one ``Limits``
 value, which the services check and the HTTP schemas state in the OpenAPI document
-(``adapters.http.schemas.document_limits``). The defaults suit RAG workloads. Breaking a
+(``adapters.http.limits.document_limits``). The defaults suit RAG workloads. Breaking a
 bound is a ``LimitExceeded`` (422), never a crash.
 """
 

@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from adapters.http.filter_schema import FILTER_QUERY
 from adapters.http.limits import bounded_by
 from adapters.http.provided import on_loop, provide
+from adapters.http.schemas.filters import FILTER_QUERY
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.embedding_service import EmbeddingService

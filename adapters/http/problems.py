@@ -32,7 +32,7 @@ from adapters.http.errors import (
     UnparsableRequest,
     ValidationFailed,
 )
-from adapters.http.schemas import Problem
+from adapters.http.schemas.common import Problem
 from domain.errors import (
     Conflict,
     DomainError,

@@ -1,6 +1,6 @@
 """The filter's OpenAPI schema tells the truth: it accepts exactly what the parser accepts.
 
-``adapters.http.filter_schema`` states the filter language as JSON Schema for clients and
+``adapters.http.schemas.filters`` states the filter language as JSON Schema for clients and
 fuzzers; ``domain.filters.parsing.parse_filter`` is what the server runs. The judge of the
 schema here is an independent validator (jsonschema-rs, formats checked), never our models.
 Hypothesis builds filter-like JSON that is right and wrong in every way the language can be
@@ -22,7 +22,7 @@ import jsonschema_rs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.http.filter_schema import Filter
+from adapters.http.schemas.filters import Filter
 from domain.errors import InvalidFilter
 from domain.filters.parsing import parse_filter
 from domain.filters.tree import Op

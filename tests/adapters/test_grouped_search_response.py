@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.http.json_response import json_response
-from adapters.http.schemas import SearchBatchOut, SearchOut
+from adapters.http.schemas.search import SearchBatchOut, SearchOut
 from application.dto import SearchGroup, SearchHit, SearchOutcome
 
 

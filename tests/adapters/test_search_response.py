@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.http.json_response import json_response
-from adapters.http.schemas import SearchOut, SearchResultOut
+from adapters.http.schemas.search import SearchOut, SearchResultOut
 from application.dto import SearchHit, SearchOutcome
 from domain.models import MetadataValue
 

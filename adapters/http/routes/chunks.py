@@ -9,19 +9,16 @@ from adapters.http.deps import Chunks, Cursor, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.receipts import answer_index
-from adapters.http.schemas import (
+from adapters.http.schemas.by_filter import CountIn, CountOut, DeletedOut, DeleteWhereIn
+from adapters.http.schemas.chunks import (
     ChunkBatchIn,
     ChunkBatchOut,
     ChunkBody,
     ChunkIn,
     ChunkOut,
     ChunkUpdate,
-    CountIn,
-    CountOut,
-    DeletedOut,
-    DeleteWhereIn,
-    Listing,
 )
+from adapters.http.schemas.common import Listing
 from application.dto import ChunkInput, ChunkPatch, CommitReceipt
 
 router = APIRouter(

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from adapters.http.provided import on_loop, provide
-from adapters.http.schemas import Problem
+from adapters.http.schemas.common import Problem
 from application.replication import ClusterService, LogServer
 
 router = APIRouter(prefix="/v1/cluster", tags=["cluster"])

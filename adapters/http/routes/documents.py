@@ -7,14 +7,9 @@ from adapters.http.deps import Cursor, Documents, ListingFilter, PageSize
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.receipts import answer_index
-from adapters.http.schemas import (
-    CountIn,
-    CountOut,
-    DocumentCreate,
-    DocumentOut,
-    DocumentUpdate,
-    Listing,
-)
+from adapters.http.schemas.by_filter import CountIn, CountOut
+from adapters.http.schemas.common import Listing
+from adapters.http.schemas.documents import DocumentCreate, DocumentOut, DocumentUpdate
 from application.dto import ChunkInput, CommitReceipt
 
 router = APIRouter(

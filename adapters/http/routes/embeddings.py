@@ -7,7 +7,7 @@ from adapters.http.deps import Embeddings
 from adapters.http.json_response import json_response
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
-from adapters.http.schemas import EmbedIn, EmbedOut
+from adapters.http.schemas.embeddings import EmbedIn, EmbedOut
 
 router = APIRouter(
     prefix="/v1/libraries/{library_id}",

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Response, status
 from adapters.http.deps import Cursor, Libraries, PageSize
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
 from adapters.http.receipts import answer_index
-from adapters.http.schemas import LibraryCreate, LibraryOut, LibraryUpdate, Listing
+from adapters.http.schemas.common import Listing
+from adapters.http.schemas.libraries import LibraryCreate, LibraryOut, LibraryUpdate
 from application.dto import CommitReceipt, LibraryPatch, NewLibrary
 
 router = APIRouter(

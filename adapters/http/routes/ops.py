@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters.http.metrics import HttpMetrics
 from adapters.http.problems import problem_response, problem_responses
 from adapters.http.provided import on_loop, provide
-from adapters.http.schemas import Health
+from adapters.http.schemas.common import Health
 
 router = APIRouter(tags=["operations"])
 

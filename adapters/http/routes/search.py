@@ -8,14 +8,8 @@ from adapters.http.deps import Indexes, Searches
 from adapters.http.json_response import json_response
 from adapters.http.json_route import FastJsonRoute
 from adapters.http.problems import COMMON_PROBLEMS, EMBEDDER_PROBLEMS, problem_responses
-from adapters.http.schemas import (
-    IndexIn,
-    IndexStatusOut,
-    SearchBatchIn,
-    SearchBatchOut,
-    SearchIn,
-    SearchOut,
-)
+from adapters.http.schemas.indexes import IndexIn, IndexStatusOut
+from adapters.http.schemas.search import SearchBatchIn, SearchBatchOut, SearchIn, SearchOut
 from application.dto import SearchQuery
 from domain.index.scoring import SearchParams
 
