@@ -2,7 +2,8 @@
 cursors of the wrong listing, and what the served schema states about them.
 
 The methods each path takes are read from the served OpenAPI document, the contract a
-generated client is built from; the server must advertise exactly those.
+generated client is built from; the server must advertise exactly those of every template
+the path matches (the router serves each method by any of them).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.documented_methods import documented_methods
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 PROBLEM_JSON = "application/problem+json"
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def allow_of(response: httpx.Response) -> set[str]:
@@ -34,26 +35,6 @@ def concrete(template: str) -> str:
     return path
 
 
-def matches(template: str, path: str) -> bool:
-    """Whether ``path`` is a URL of ``template`` (a parameter is any one segment)."""
-    want, have = template.split("/"), path.split("/")
-    return len(want) == len(have) and all(
-        w == h or (w.startswith("{") and h != "") for w, h in zip(want, have, strict=True)
-    )
-
-
-def documented_methods(document: dict[str, Any], path: str) -> set[str]:
-    """The methods the OpenAPI document gives ``path``: those of every template it matches
-    (the router serves each method by any of them)."""
-    return {
-        method.upper()
-        for template, item in document["paths"].items()
-        if matches(template, path)
-        for method in item
-        if method in HTTP_METHODS
-    }
-
-
 def test_options_on_every_path_answers_its_documented_methods(client: httpx.Client) -> None:
     document: dict[str, Any] = client.get("/openapi.json").json()
     assert document["paths"]
@@ -61,7 +42,9 @@ def test_options_on_every_path_answers_its_documented_methods(client: httpx.Clie
         path = concrete(template)
         response = client.options(path)
         assert response.status_code == 204, (template, response.text)
-        assert allow_of(response) == documented_methods(document, path) | {"OPTIONS"}, template
+        assert allow_of(response) == documented_methods(document["paths"], path) | {"OPTIONS"}, (
+            template
+        )
 
 
 def test_a_method_the_resource_does_not_take_is_a_405_naming_every_method_it_does(
