@@ -1,28 +1,19 @@
-"""Background index builds: the state machine each live library keeps for them.
+"""Background builds of the vector index: the build itself (``run_build``) and the
+progress it reports, over the journaled-build state machine of ``journal.py``.
 
-::
-
-    idle --start(g)--> building(g) --complete(g)--> idle  (new index live, journal replayed)
-                                   --fail(g)------> idle  (reason reported, old index serves)
-                                   --start(g+1)---> building(g+1)  (g superseded: its
-                                                     complete and fail do nothing)
-
-While a build is in flight every write to the serving index is journaled, and replayed
-into the new index before it goes live, so nothing written during the build is lost.
-
-The build itself (``run_build``) holds no library lock; starting and completing it need the
-write lock. The mutex here guards only the bookkeeping, which the builder thread updates
-(progress) without the library lock: progress must not wait for searches to drain.
+The build holds no library lock; starting and completing it need the write lock. The
+builder thread reports progress without the library lock (progress must not wait for
+searches to drain), so the progress is kept under the bookkeeping's own mutex.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from application.live.journal import JournaledBuilds
 from domain.errors import LibraryNotFound
 from domain.index.registry import build_index
 from domain.index.scoring import Labels
@@ -45,77 +36,31 @@ class PendingBuild:
     vectors: Matrix
 
 
-@dataclass(slots=True)
-class _InFlight:
-    """A background build in flight: the writes it must replay before going live."""
-
-    generation: int
-    spec: IndexSpec
-    progress: float = 0.0
-    journal: list[tuple[Labels, Matrix | None]] = field(default_factory=list)
+def _copy_vectors(vectors: Matrix) -> Matrix:
+    return vectors.copy()
 
 
-class IndexBuilds:
-    """One library's build bookkeeping; thread-safe (see the module docstring)."""
+class IndexBuilds(JournaledBuilds[IndexSpec, Matrix]):
+    """One library's vector-index builds, with the progress of the one in flight."""
 
     def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._in_flight: _InFlight | None = None
-        self._generation = 0
-
-    def start(self, spec: IndexSpec, labels: Labels, vectors: Matrix) -> PendingBuild:
-        """Begin building ``spec`` from ``labels`` and ``vectors``, superseding any build in
-        flight; writes are journaled from now on."""
-        with self._mutex:
-            self._generation += 1
-            self._in_flight = _InFlight(self._generation, spec)
-            return PendingBuild(self._generation, spec, labels, vectors)
+        super().__init__(_copy_vectors)
+        # (generation, fraction done): a fraction counts only for the build in flight.
+        self._progress = (0, 0.0)
 
     def report_progress(self, generation: int, progress: float) -> None:
         with self._mutex:
             if self._in_flight is not None and self._in_flight.generation == generation:
-                self._in_flight.progress = max(0.0, min(progress, 0.999))
-
-    def journal(self, labels: Labels, vectors: Matrix | None) -> None:
-        """Record a write to the serving index (``vectors`` None: a removal), if building."""
-        with self._mutex:
-            if self._in_flight is not None:
-                self._in_flight.journal.append(
-                    (labels.copy(), None if vectors is None else vectors.copy())
-                )
-
-    def complete(self, generation: int, index: VectorIndex) -> bool:
-        """Replay the journal into ``index`` and end build ``generation``; False (and
-        nothing changed) when it was superseded."""
-        with self._mutex:
-            build = self._in_flight
-            if build is None or build.generation != generation:
-                return False
-            for labels, vectors in build.journal:
-                if vectors is None:
-                    index.remove(labels)
-                else:
-                    index.add(labels, vectors)
-            self._in_flight = None
-            return True
-
-    def fail(self, generation: int) -> bool:
-        """End build ``generation`` without a result; False when it was superseded."""
-        with self._mutex:
-            if self._in_flight is None or self._in_flight.generation != generation:
-                return False
-            self._in_flight = None
-            return True
+                self._progress = (generation, max(0.0, min(progress, 0.999)))
 
     def in_flight(self) -> tuple[IndexSpec, float] | None:
         """The spec and progress of the build in flight, or None."""
         with self._mutex:
             build = self._in_flight
-            return None if build is None else (build.spec, build.progress)
-
-    def is_current(self, generation: int) -> bool:
-        with self._mutex:
-            return self._in_flight is not None and self._in_flight.generation == generation
+            if build is None:
+                return None
+            generation, progress = self._progress
+            return build.spec, progress if generation == build.generation else 0.0
 
 
 def run_build(

@@ -162,8 +162,8 @@ class LiveLibrary:
             self.index.spec, IndexState.READY, 1.0, len(self.index), self.built_at, self.build_error
         )
 
-    # Background builds (the state machine is in ``build.py``). ``start_build`` and
-    # ``finish_build`` need the write lock; the build itself runs between them with no
+    # Background builds (``build.py``, the state machine in ``journal.py``). ``start_build``
+    # and ``finish_build`` need the write lock; the build itself runs between them with no
     # library lock held.
 
     def start_build(self, spec: IndexSpec) -> PendingBuild:
@@ -171,7 +171,7 @@ class LiveLibrary:
         vectors to build from; writes from now on are journaled for it. Needs the read lock
         at least."""
         labels, vectors = self.index.items()
-        return self._builds.start(spec, labels, vectors)
+        return PendingBuild(self._builds.start(spec), spec, labels, vectors)
 
     def build(
         self, pending: PendingBuild, before_swap: Callable[[VectorIndex], None] | None = None

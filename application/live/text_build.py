@@ -3,14 +3,16 @@
 ::
 
     idle --start(g)--> building(g) --complete(g)--> idle  (new index live, journal replayed)
+                                   --fail(g)------> idle  (the old index keeps serving)
                                    --start(g+1)---> building(g+1)  (g superseded)
                                    --cancel-------> idle  (text_index set to none)
 
-A build reads the library's texts from the store under the read lock (so the store and the
-labels agree: no write is between its commit and its apply), indexes them with no lock held
-and swaps the index in under the write lock. Every write from ``start`` on is journaled and
-replayed before the swap. A write the read already saw is replayed too, which is harmless:
-each journaled write sets or removes a label's whole text, so replaying every write since
+The state machine is ``journal.py``'s; ``cancel`` is the keyword index's own. A build reads
+the library's texts from the store under the read lock (so the store and the labels agree:
+no write is between its commit and its apply), indexes them with no lock held and swaps the
+index in under the write lock. Every write from ``start`` on is journaled and replayed
+before the swap. A write the read already saw is replayed too, which is harmless: each
+journaled write sets or removes a label's whole text, so replaying every write since
 ``start`` leaves each label as its last write made it, whatever the read saw.
 
 Searches keep the previous keyword index meanwhile (none, when there was none). The mutex
@@ -20,13 +22,12 @@ guards only the bookkeeping; the library's lock orders it against searches and w
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from application.live.journal import JournaledBuilds
 from domain.index.scoring import Labels
 from domain.models import TextIndexSpec
 from domain.ports import UnitOfWorkFactory
@@ -41,65 +42,24 @@ log = logging.getLogger(__name__)
 READ_BATCH = 2_000
 
 
-@dataclass(slots=True)
-class _InFlight:
-    generation: int
-    spec: TextIndexSpec
-    journal: list[tuple[Labels, Sequence[str] | None]] = field(default_factory=list)
-
-
-class TextBuilds:
-    """One library's keyword-index build bookkeeping; thread-safe."""
+class TextBuilds(JournaledBuilds[TextIndexSpec, Sequence[str]]):
+    """One library's keyword-index builds: ``journal.py``'s state machine, plus ``cancel``
+    and the spec a build reads; thread-safe."""
 
     def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._in_flight: _InFlight | None = None
-        self._generation = 0
-
-    def start(self, spec: TextIndexSpec) -> int:
-        """Begin a build of ``spec`` (superseding any in flight); returns its generation.
-        Writes are journaled from now on."""
-        with self._mutex:
-            self._generation += 1
-            self._in_flight = _InFlight(self._generation, spec)
-            return self._generation
+        super().__init__(list)
 
     def cancel(self) -> None:
+        """End whatever build is in flight: ``text_index`` changed to none, or back to what
+        serves already."""
         with self._mutex:
             self._in_flight = None
-
-    def end(self, generation: int) -> None:
-        """Stop journaling for build ``generation`` (it failed), if it is still current."""
-        with self._mutex:
-            if self._in_flight is not None and self._in_flight.generation == generation:
-                self._in_flight = None
-
-    def journal(self, labels: Labels, texts: Sequence[str] | None) -> None:
-        """Record a write (``texts`` None: a removal), if a build is in flight."""
-        with self._mutex:
-            if self._in_flight is not None:
-                self._in_flight.journal.append((labels.copy(), texts))
 
     def spec(self, generation: int) -> TextIndexSpec | None:
         """The spec of build ``generation``, or None when it is no longer the current one."""
         with self._mutex:
             build = self._in_flight
             return build.spec if build is not None and build.generation == generation else None
-
-    def complete(self, generation: int, index: Bm25Index) -> bool:
-        """Replay the journal into ``index`` and end build ``generation``; False (nothing
-        changed) when it was superseded or cancelled."""
-        with self._mutex:
-            build = self._in_flight
-            if build is None or build.generation != generation:
-                return False
-            for labels, texts in build.journal:
-                if texts is None:
-                    index.remove(labels)
-                else:
-                    index.add(labels, texts)
-            self._in_flight = None
-            return True
 
 
 def run_text_build(live: LiveLibrary, generation: int, uow_factory: UnitOfWorkFactory) -> None:
@@ -120,7 +80,7 @@ def run_text_build(live: LiveLibrary, generation: int, uow_factory: UnitOfWorkFa
                 log.info("library %s: keyword index built (%d texts)", live.id, len(index))
     except Exception:  # a build must never take the node down; the old index keeps serving
         log.exception("library %s: keyword index build failed", live.id)
-        live.text_builds.end(generation)
+        live.text_builds.fail(generation)
 
 
 def stored_texts(live: LiveLibrary, uow_factory: UnitOfWorkFactory) -> tuple[Labels, list[str]]:
