@@ -124,6 +124,30 @@ def test_grouping_stops_at_the_depth_limit_with_what_the_deepest_round_saw() -> 
         corpus.search(vector=query, k=8, group_by="g", group_size=4)
 
 
+def test_group_size_is_bounded_by_the_configured_limit_with_or_without_group_by() -> None:
+    """group_size alone is at most max_group_candidates on every search; a grouped search
+    also keeps k x group_size within it. An ungrouped search ignores group_size otherwise."""
+    rng = np.random.default_rng(6)
+    vectors, documents = crowded(rng, 40)
+    services = build_services(limits=Limits(max_group_candidates=30))
+    corpus = Corpus(services, "cosine", vectors, documents, [{} for _ in documents])
+    query = np.ones(DIM, np.float32)
+    expected = [f"c{i}" for i in best_first("cosine", scores_of("cosine", vectors, query))[:10]]
+    ungrouped = corpus.search(vector=query, k=10, group_size=30)
+    assert [hit.chunk_id for hit in ungrouped.hits] == expected
+    grouped = corpus.search(vector=query, k=1, group_by="document_id", group_size=30)
+    assert [len(group.hits) for group in grouped.groups] == [20]
+    refused: list[dict[str, Any]] = [
+        {"k": 10, "group_size": 31},
+        {"k": 1, "group_size": 31, "group_by": "document_id"},
+        {"k": 2, "group_size": 16, "group_by": "document_id"},
+    ]
+    for fields in refused:
+        with pytest.raises(LimitExceeded) as error:
+            corpus.search(vector=query, **fields)
+        assert error.value.extra["location"] == "group_size", fields
+
+
 metadata_values = st.one_of(
     st.none(),
     st.sampled_from(["a", "b", 1, 2, True, 1.5]),
