@@ -58,7 +58,7 @@ class LibraryService:
             library.id = request.id
         # Built before the commit: a library whose index cannot be made must not reach the
         # store, where it would also stop every later start-up from loading.
-        live = LiveLibrary(library)
+        live = LiveLibrary(library, self._live.analyzers)
         with self._create_mutex:
             with self._uow_factory() as uow:
                 if request.id is not None and uow.libraries.get(request.id) is not None:

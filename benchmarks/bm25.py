@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.exact import machine, markdown_table  # noqa: E402
 from domain.models import Bm25Params  # noqa: E402
-from domain.text_index.analysis import analyzer  # noqa: E402
 from domain.text_index.bm25 import Bm25Index, term_bytes  # noqa: E402
+from tests.support.text import ANALYZERS  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "wordnet-nouns-minilm.npz"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "bm25.json"
@@ -52,13 +52,13 @@ def timed(run: Any) -> tuple[Any, float]:
 
 
 def build_ours(texts: list[str]) -> Bm25Index:
-    index = Bm25Index(Bm25Params())
+    index = Bm25Index(Bm25Params(), ANALYZERS)
     index.add(np.arange(len(texts), dtype=np.int64), texts)
     return index
 
 
 def build_bm25s(texts: list[str]) -> bm25s.BM25:
-    analyse = analyzer("english")
+    analyse = ANALYZERS("english")
     reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
     reference.index([analyse(t) for t in texts], show_progress=False)
     return reference
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     texts, queries = load(args.data, args.limit)
-    analyse = analyzer("english")
+    analyse = ANALYZERS("english")
 
     ours, ours_build = timed(lambda: build_ours(texts))
     reference, reference_build = timed(lambda: build_bm25s(texts))
@@ -112,7 +112,7 @@ def main() -> None:
         ]
     )
 
-    incremental = Bm25Index(Bm25Params())
+    incremental = Bm25Index(Bm25Params(), ANALYZERS)
     labels = np.arange(len(texts), dtype=np.int64)
 
     def add_in_writes() -> None:

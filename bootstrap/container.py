@@ -15,6 +15,7 @@ from dependency_injector import containers, providers
 from adapters.http.metrics import HttpMetrics
 from adapters.http.provided import PROVIDED
 from adapters.persistence.index_snapshots import NpzIndexSnapshots
+from adapters.text.snowball import SnowballEnglish
 from application.chunk_service import ChunkService
 from application.document_service import DocumentService
 from application.embedding_service import EmbeddingService
@@ -39,6 +40,7 @@ from bootstrap.settings import Settings
 from bootstrap.storage import Storage, open_storage
 from bootstrap.store_snapshots import snapshot_source
 from domain.replication import LoggedUnitOfWorkFactory
+from domain.text_index.analysis import Analyzers
 
 # Named factories for what a provider cannot build by calling a constructor with providers.
 
@@ -101,7 +103,9 @@ class Container(containers.DeclarativeContainer):
     )
     # The one Limits value (bounds and planner thresholds) every service and schema reads.
     limits = providers.Singleton(Settings.limits, settings)
-    live = providers.Singleton(LiveLibraries)
+    # The keyword index's text analysers, English stemmed by Snowball.
+    analyzers = providers.Singleton(Analyzers, english=providers.Singleton(SnowballEnglish))
+    live = providers.Singleton(LiveLibraries, analyzers)
 
     index_snapshot_store = providers.Singleton(open_index_snapshots, settings)
     index_snapshotter = providers.Singleton(IndexSnapshotter, index_snapshot_store, live)

@@ -22,12 +22,14 @@ from domain.index.scoring import Labels
 from domain.labels import LabelMap
 from domain.models import Library, Matrix
 from domain.ports import IndexSnapshotStore, UnitOfWorkFactory
+from domain.text_index.analysis import Analyzers
 
 log = logging.getLogger(__name__)
 
 
 def load_all(
     uow_factory: UnitOfWorkFactory,
+    analyzers: Analyzers,
     batch_size: int = 2_000,
     snapshots: IndexSnapshotStore | None = None,
 ) -> Iterator[LiveLibrary]:
@@ -42,7 +44,7 @@ def load_all(
         with uow_factory(read_only=True) as uow:
             page = uow.libraries.list(100, cursor)
         for library in page.items:
-            yield _load_one(uow_factory, library, batch_size, snapshots)
+            yield _load_one(uow_factory, analyzers, library, batch_size, snapshots)
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
@@ -50,6 +52,7 @@ def load_all(
 
 def _load_one(
     uow_factory: UnitOfWorkFactory,
+    analyzers: Analyzers,
     library: Library,
     batch_size: int,
     snapshots: IndexSnapshotStore | None,
@@ -61,7 +64,7 @@ def _load_one(
     snapshot = usable_index_snapshot(snapshots, library)
     if snapshot is not None:
         index, restored, labels_map = snapshot
-        read = _read_store(uow_factory, library, batch_size, labels_map)
+        read = _read_store(uow_factory, analyzers, library, batch_size, labels_map)
         if read is not None:
             live = read[0]
             live.index = index
@@ -81,7 +84,7 @@ def _load_one(
             "rebuilding from the store",
             library.id,
         )
-    read = _read_store(uow_factory, library, batch_size)
+    read = _read_store(uow_factory, analyzers, library, batch_size)
     if read is None:
         raise AssertionError("a store read without a snapshot's labels always fits")
     live, loaded = read
@@ -118,6 +121,7 @@ Loaded = tuple[Labels, Matrix]
 
 def _read_store(
     uow_factory: UnitOfWorkFactory,
+    analyzers: Analyzers,
     library: Library,
     batch_size: int,
     restored: LabelMap | None = None,
@@ -128,7 +132,7 @@ def _read_store(
     With ``restored`` (a snapshot's labels) the chunks keep those labels and no vectors are
     kept; None is returned as soon as the stored chunks are not exactly the ones it names.
     """
-    live = LiveLibrary(library)
+    live = LiveLibrary(library, analyzers)
     if restored is not None:
         live.labels = restored
     expected = len(live.labels)

@@ -9,6 +9,7 @@ from application.live.loading import load_all
 from application.live.state import LiveLibrary
 from domain.errors import LibraryNotFound
 from domain.ports import IndexSnapshotStore, UnitOfWorkFactory
+from domain.text_index.analysis import Analyzers
 
 
 class LiveLibraries:
@@ -18,7 +19,9 @@ class LiveLibraries:
     the mutex is held only for dictionary operations. So no cycle, so no deadlock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, analyzers: Analyzers) -> None:
+        # The text analysers every library's keyword index is built with.
+        self.analyzers = analyzers
         self._libraries: dict[str, LiveLibrary] = {}
         self._mutex = threading.Lock()
 
@@ -69,5 +72,5 @@ class LiveLibraries:
     ) -> None:
         """Register every stored library, read from the store (at start-up); see
         ``loading.load_all``."""
-        for live in load_all(uow_factory, batch_size, snapshots):
+        for live in load_all(uow_factory, self.analyzers, batch_size, snapshots):
             self.add(live)

@@ -37,6 +37,7 @@ from domain.models import (
     utc_now,
 )
 from domain.ports import VectorIndex
+from domain.text_index.analysis import Analyzers
 from domain.text_index.bm25 import Bm25Index
 
 
@@ -44,15 +45,16 @@ class LiveLibrary:
     """One library's in-memory state. Every method expects the caller to hold ``lock``
     (read for queries, write for changes) unless it says otherwise."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, analyzers: Analyzers) -> None:
         self.library = library
+        self.analyzers = analyzers
         self.lock = ReadWriteLock()
         self.labels = LabelMap()
         self.metadata = MetadataIndex()
         self.index: VectorIndex = new_index(library.index, library.dimension, library.metric)
         # The keyword index over the chunks' texts; None with ``text_index`` none, and while
         # the first one is built after a PATCH turned it on (``text_build.py``).
-        self.text: Bm25Index | None = new_text_index(library.text_index)
+        self.text: Bm25Index | None = new_text_index(library.text_index, analyzers)
         self.text_builds = TextBuilds()
         self.dropped = False
         self.built_at: datetime | None = utc_now()
@@ -221,6 +223,6 @@ class LiveLibrary:
         return self.library.revision, self.index_epoch
 
 
-def new_text_index(spec: TextIndexSpec) -> Bm25Index | None:
+def new_text_index(spec: TextIndexSpec, analyzers: Analyzers) -> Bm25Index | None:
     """An empty keyword index for ``spec`` (None for ``none``)."""
-    return None if spec.type is TextIndexType.NONE else Bm25Index(spec.params)
+    return None if spec.type is TextIndexType.NONE else Bm25Index(spec.params, analyzers)

@@ -72,7 +72,7 @@ def run_text_build(live: LiveLibrary, generation: int, uow_factory: UnitOfWorkFa
             if live.dropped or spec is None:
                 return
             labels, texts = stored_texts(live, uow_factory)
-        index = Bm25Index(spec.params)
+        index = Bm25Index(spec.params, live.analyzers)
         index.add(labels, texts)
         del labels, texts
         with live.lock.write():

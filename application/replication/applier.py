@@ -105,7 +105,7 @@ class LogApplier:
     def _show_library(self, library: Library) -> None:
         live = self._live.find(library.id)
         if live is None:
-            self._live.add(LiveLibrary(library))
+            self._live.add(LiveLibrary(library, self._live.analyzers))
             return
         previous = live.library
         live.library = library

@@ -13,9 +13,9 @@ English stop words and stems what is left, so "Running dogs" and "the dog runs" 
 terms ``run`` and ``dog``. ``none`` keeps every lowercased word as it is.
 
 The same analyser must see a library's texts and its queries, so a library's ``language`` is
-part of its keyword index and changing it rebuilds the index. ``snowballstemmer`` hands out
-PyStemmer's compiled stemmers when ``pystemmer`` is installed (it is a dependency): the same
-Snowball algorithm, about 3x faster to index with.
+part of its keyword index and changing it rebuilds the index. The stemmer itself is a port
+(``Stemmer``; the Snowball one is ``adapters/text/snowball.py``), handed in through
+``Analyzers``, the one value that gives out a language's analyser.
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import re
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable
-from typing import Literal
-
-import snowballstemmer
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
 Language = Literal["english", "none"]
 Analyzer = Callable[[str], list[str]]
@@ -90,36 +88,48 @@ ENGLISH_STOP_WORDS = frozenset(
     }
 )
 
-# A stem cache per thread: a Snowball stemmer keeps its working string on itself, so sharing
-# one between threads would mix words up, and a search must write nothing shared. Words repeat
-# so much that the cache spares most of the stemming; it is emptied when it grows past this.
+
+class Stemmer(Protocol):
+    """Stems words (a port: the Snowball English one is ``adapters/text/snowball.py``). Safe
+    to call from several threads at once, as searches run together."""
+
+    def stem_words(self, words: Sequence[str]) -> list[str]:
+        """Each word's stem, in order."""
+        ...
+
+
+# Words repeat so much that a cache spares most of the stemming; it is per thread, as a
+# search must write nothing shared, and emptied when it grows past this.
 STEM_CACHE_SIZE = 200_000
 
 
-class _ThreadStemmer(threading.local):
+class _StemCache(threading.local):
     def __init__(self) -> None:
-        self.stemmer = snowballstemmer.stemmer("english")
-        self.cache: dict[str, str] = {}
+        self.stems: dict[str, str] = {}
 
 
-_stemmers = _ThreadStemmer()
+class EnglishAnalyzer:
+    """The ``english`` analyser over ``stemmer``."""
+
+    def __init__(self, stemmer: Stemmer) -> None:
+        self._stemmer = stemmer
+        self._cache = _StemCache()
+
+    def __call__(self, text: str) -> list[str]:
+        """The stemmed words of ``text`` other than stop words, in order."""
+        kept = [w for w in _split(POSSESSIVE.sub("", text.lower())) if w not in ENGLISH_STOP_WORDS]
+        stems = self._cache.stems
+        if len(stems) > STEM_CACHE_SIZE:
+            stems.clear()
+        unseen = [w for w in set(kept) if w not in stems]
+        if unseen:
+            stems.update(zip(unseen, self._stemmer.stem_words(unseen), strict=True))
+        return [stems[w] for w in kept]
 
 
 def words(text: str) -> list[str]:
     """The lowercased words of ``text``, in order (the ``none`` analyser)."""
     return _split(text)
-
-
-def english_terms(text: str) -> list[str]:
-    """The stemmed words of ``text`` other than stop words, in order (the ``english`` one)."""
-    kept = [w for w in _split(POSSESSIVE.sub("", text.lower())) if w not in ENGLISH_STOP_WORDS]
-    cache = _stemmers.cache
-    if len(cache) > STEM_CACHE_SIZE:
-        cache.clear()
-    unseen = [w for w in set(kept) if w not in cache]
-    if unseen:
-        cache.update(zip(unseen, _stemmers.stemmer.stemWords(unseen), strict=True))
-    return [cache[w] for w in kept]
 
 
 def _split(text: str) -> list[str]:
@@ -131,8 +141,15 @@ def _split(text: str) -> list[str]:
     return WORD.findall(unicodedata.normalize("NFC", lowered))
 
 
-def analyzer(language: Language) -> Analyzer:
-    """The function that turns a text into its terms for this ``language``."""
-    if language == "english":
-        return english_terms
-    return words
+class Analyzers:
+    """Gives out each language's analyser; built once, with the stemmers, at the composition
+    root (``bootstrap/container.py``)."""
+
+    def __init__(self, english: Stemmer) -> None:
+        self._english = EnglishAnalyzer(english)
+
+    def __call__(self, language: Language) -> Analyzer:
+        """The function that turns a text into its terms for this ``language``."""
+        if language == "english":
+            return self._english
+        return words

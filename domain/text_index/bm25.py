@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from domain.index.scoring import Hits, Labels, Mask
 from domain.models import Bm25Params
-from domain.text_index.analysis import analyzer
+from domain.text_index.analysis import Analyzers
 from domain.text_index.postings import Column, PostingLists
 
 # Compact once dead slots are this fraction of all slots: search skips them meanwhile.
@@ -50,9 +50,9 @@ class Bm25Index:
     """BM25 over texts labelled by chunk label. Not thread-safe for writes; a search writes
     nothing, so searches may run together under the library's read lock."""
 
-    def __init__(self, params: Bm25Params) -> None:
+    def __init__(self, params: Bm25Params, analyzers: Analyzers) -> None:
         self.params = params
-        self._analyze = analyzer(params.language)
+        self._analyze = analyzers(params.language)
         self._term_id: dict[str, int] = {}
         self._vocabulary_bytes = 0
         self._postings = PostingLists()

@@ -23,6 +23,7 @@ from domain.models import IndexState, IndexType
 from domain.ports import UnitOfWorkFactory
 from tests.application.conftest import DIM, Services, chunk_input, vector
 from tests.support.services import service_container
+from tests.support.text import ANALYZERS
 
 QUERIES = [vector(10_000 + i) for i in range(20)]
 
@@ -40,7 +41,7 @@ def search_over(services: Services, live: LiveLibraries) -> SearchService:
 
 
 def restart(services: Services, snapshots: NpzIndexSnapshots) -> LiveLibraries:
-    live = LiveLibraries()
+    live = LiveLibraries(ANALYZERS)
     live.load(uow_factory(services), snapshots=snapshots)
     return live
 

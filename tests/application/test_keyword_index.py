@@ -15,6 +15,7 @@ from domain.errors import KeywordIndexBuilding
 from domain.models import Bm25Params, TextIndexSpec, TextIndexType
 from tests.application.conftest import DIM, Services, vector
 from tests.domain.test_bm25_index import brute_force_scores
+from tests.support.text import ANALYZERS
 
 WORDS = ["river", "rivers", "bank", "banks", "money", "loan", "the", "of", "stream"]
 WORDS += ["flows", "running", "runs", "water"]
@@ -155,7 +156,7 @@ def test_a_library_created_with_its_text_index_and_loaded_again_from_the_store(
     def uow_factory(*, read_only: bool = False) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(services.store, read_only=read_only)
 
-    loaded = {live.id: live for live in load_all(uow_factory, batch_size=7)}
+    loaded = {live.id: live for live in load_all(uow_factory, ANALYZERS, batch_size=7)}
 
     live = loaded[library_id]
     assert live.library.text_index == spec

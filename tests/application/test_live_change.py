@@ -7,6 +7,7 @@ import numpy as np
 from application.live import CommittedChange, LiveLibrary, apply_change
 from domain.filters import parse_filter
 from domain.models import Chunk, Document, Library, Metric
+from tests.support.text import ANALYZERS
 
 DIM = 4
 
@@ -23,7 +24,7 @@ def indexed_ids(live: LiveLibrary) -> set[str | None]:
 
 def test_a_chunk_removed_and_written_again_in_one_change_ends_up_with_its_new_vector() -> None:
     library = Library(name="l", dimension=DIM, metric=Metric.L2)
-    live = LiveLibrary(library)
+    live = LiveLibrary(library, ANALYZERS)
     apply_change(live, CommittedChange(upserted_chunks=[chunk(library, "a", seed=1)]))
 
     rewritten = chunk(library, "a", seed=2)
@@ -35,7 +36,7 @@ def test_a_chunk_removed_and_written_again_in_one_change_ends_up_with_its_new_ve
 
 def test_a_document_deleted_and_saved_again_in_one_change_keeps_its_new_metadata() -> None:
     library = Library(name="l", dimension=DIM)
-    live = LiveLibrary(library)
+    live = LiveLibrary(library, ANALYZERS)
     apply_change(
         live,
         CommittedChange(

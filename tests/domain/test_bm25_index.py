@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.models import Bm25Params
-from domain.text_index.analysis import Language, analyzer
+from domain.text_index.analysis import Language
 from domain.text_index.bm25 import Bm25Index
+from tests.support.text import ANALYZERS
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -30,7 +31,7 @@ def brute_force_scores(
     texts: Mapping[Key, str], query: str, params: Bm25Params
 ) -> dict[Key, float]:
     """Lucene's BM25 of every text holding a query term, straight from its definition."""
-    analyse = analyzer(params.language)
+    analyse = ANALYZERS(params.language)
     documents = {label: Counter(analyse(text)) for label, text in texts.items()}
     n = len(documents)
     if n == 0:
@@ -71,7 +72,7 @@ def assert_ranks_like(index: Bm25Index, texts: dict[int, str], query: str, k: in
 
 
 def test_english_analyser_lowercases_drops_stop_words_and_possessives_and_stems() -> None:
-    assert analyzer("english")("The Running dogs' owner's CATS are in the gardens") == [
+    assert ANALYZERS("english")("The Running dogs' owner's CATS are in the gardens") == [
         "run",
         "dog",
         "owner",
@@ -81,7 +82,7 @@ def test_english_analyser_lowercases_drops_stop_words_and_possessives_and_stems(
 
 
 def test_plain_analyser_keeps_every_lowercased_word_on_unicode_boundaries() -> None:
-    assert analyzer("none")("The Café—SKU_42, naïve Straße 5") == [
+    assert ANALYZERS("none")("The Café—SKU_42, naïve Straße 5") == [
         "the",
         "café",
         "sku_42",
@@ -94,7 +95,7 @@ def test_plain_analyser_keeps_every_lowercased_word_on_unicode_boundaries() -> N
 def test_a_word_keeps_its_combining_marks() -> None:
     # Vowel signs, viramas and points are marks, not letters: ``\w`` alone cut these words
     # into lone letters (Hindi "हिन्दी" into ह, न, द), so any word sharing one matched.
-    assert analyzer("none")("हिन्दी भाषा, தமிழ் and עִברִית") == [
+    assert ANALYZERS("none")("हिन्दी भाषा, தமிழ் and עִברִית") == [
         "हिन्दी",
         "भाषा",
         "தமிழ்",
@@ -114,7 +115,7 @@ TEXT_WITH_MARKS = st.text(
 def test_composed_and_decomposed_forms_of_a_text_give_the_same_terms(
     text: str, language: Language
 ) -> None:
-    analyse = analyzer(language)
+    analyse = ANALYZERS(language)
     assert analyse(unicodedata.normalize("NFD", text)) == analyse(
         unicodedata.normalize("NFC", text)
     )
@@ -122,7 +123,7 @@ def test_composed_and_decomposed_forms_of_a_text_give_the_same_terms(
 
 def test_a_decomposed_text_is_found_by_its_composed_query_and_scores_the_same() -> None:
     composed = "Le café naïf de Zoë"
-    index = Bm25Index(Bm25Params(language="none"))
+    index = Bm25Index(Bm25Params(language="none"), ANALYZERS)
     index.add(np.array([1, 2]), [composed, unicodedata.normalize("NFD", composed)])
 
     hits = index.search("naïf", 10)
@@ -158,7 +159,7 @@ def test_scores_equal_the_formula_after_writes_deletes_and_compaction(
     queries: list[str],
     k: int,
 ) -> None:
-    index = Bm25Index(params)
+    index = Bm25Index(params, ANALYZERS)
     index.add(np.fromiter(corpus, np.int64), list(corpus.values()))
     texts = dict(corpus)
     for is_delete, label, text in writes:
@@ -178,7 +179,7 @@ def test_scores_equal_the_formula_after_writes_deletes_and_compaction(
 def test_search_keeps_only_labels_the_mask_allows() -> None:
     rng = np.random.default_rng(7)
     texts = {label: " ".join(rng.choice(WORDS, 6)) for label in range(200)}
-    index = Bm25Index(Bm25Params())
+    index = Bm25Index(Bm25Params(), ANALYZERS)
     index.add(np.fromiter(texts, np.int64), list(texts.values()))
     mask = rng.random(150) < 0.3  # shorter than the labels: those past its end are excluded
     truth = brute_force_scores(texts, "cherry fig", index.params)
@@ -192,7 +193,7 @@ def test_search_keeps_only_labels_the_mask_allows() -> None:
 
 
 def test_a_freed_label_reused_for_another_text_scores_only_its_new_text() -> None:
-    index = Bm25Index(Bm25Params(language="none"))
+    index = Bm25Index(Bm25Params(language="none"), ANALYZERS)
     index.add(np.array([0, 1]), ["zebra stripes", "plain horse"])
     index.remove(np.array([0]))
     index.add(np.array([0]), ["striped horse"])
@@ -201,13 +202,13 @@ def test_a_freed_label_reused_for_another_text_scores_only_its_new_text() -> Non
 
 
 def test_ties_break_by_the_smaller_label_at_the_cut() -> None:
-    index = Bm25Index(Bm25Params(language="none"))
+    index = Bm25Index(Bm25Params(language="none"), ANALYZERS)
     index.add(np.arange(10, dtype=np.int64)[::-1].copy(), ["same words"] * 10)
     assert index.search("words", 3).labels.tolist() == [0, 1, 2]
 
 
 def test_compaction_frees_dead_documents_and_terms() -> None:
-    index = Bm25Index(Bm25Params(language="none"))
+    index = Bm25Index(Bm25Params(language="none"), ANALYZERS)
     labels = np.arange(1000, dtype=np.int64)
     index.add(labels, [f"common unique{label}" for label in labels.tolist()])
     before = index.memory_bytes()
@@ -246,8 +247,8 @@ def test_scores_equal_bm25s_lucene_on_wordnet_glosses_after_deletes(
     wordnet_glosses: list[str], language: Language
 ) -> None:
     params = Bm25Params(k1=1.2, b=0.75, language=language)
-    analyse = analyzer(params.language)
-    index = Bm25Index(params)
+    analyse = ANALYZERS(params.language)
+    index = Bm25Index(params, ANALYZERS)
     index.add(np.arange(5000, dtype=np.int64), wordnet_glosses[:5000])
     index.remove(np.arange(0, 5000, 3, dtype=np.int64))  # a third gone, then more written
     index.add(np.arange(5000, 6000, dtype=np.int64), wordnet_glosses[5000:])

@@ -1,0 +1,2 @@
+"""Text analysis's third-party parts: stemmers (the ``domain.text_index.analysis.Stemmer``
+port)."""
